@@ -1,0 +1,650 @@
+#include "conf/config.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "tsgu/tsgu.h"
+
+#define CONF_MAX_FILE (1u << 20)
+#define CONF_MAX_LINE 4096
+
+struct loader {
+    struct gw_config *cfg;
+    struct buf *errors;
+    const char *name;
+    int nerr;
+    int line;
+    /* current section */
+    enum { SEC_NONE, SEC_GATEWAY, SEC_AUTH, SEC_LIMITS, SEC_SETTINGS, SEC_CAP, SEC_RAP, SEC_GROUP,
+           SEC_UNKNOWN } sec;
+    void *obj; /* current cap/rap/group */
+    int cap_line, rap_line;
+    bool rap_has_resources;
+};
+
+static void err(struct loader *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void err(struct loader *L, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    buf_printf(L->errors, "%s:%d: %s\n", L->name, L->line, msg);
+    L->nerr++;
+}
+
+void config_defaults(struct gw_config *c)
+{
+    memset(c, 0, sizeof *c);
+    str_copy(c->admin_group, "tsgw-admins", sizeof c->admin_group);
+    str_copy(c->netbios_domain, "TSGW", sizeof c->netbios_domain);
+    char host[256] = "gateway";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = 0;
+    str_copy(c->dns_name, host, sizeof c->dns_name);
+    char nb[16];
+    size_t i;
+    for (i = 0; i < 15 && host[i] && host[i] != '.'; i++)
+        nb[i] = (char)toupper((unsigned char)host[i]);
+    nb[i] = 0;
+    str_copy(c->netbios_name, nb[0] ? nb : "GATEWAY", sizeof c->netbios_name);
+    c->require_channel_binding = true;
+    c->require_mic = true;
+    struct gw_limits *l = &c->lim;
+    l->max_request_line = 4096;
+    l->max_header_line = 8192;
+    l->max_headers = 64;
+    l->max_header_bytes = 16384;
+    l->max_ws_message = 131072;
+    l->max_setup_packet = 32768;
+    l->max_packet = 10 + TSGU_MAX_DATA;
+    l->max_chunk = 131072;
+    l->tls_handshake_ms = 10000;
+    l->auth_ms = 30000;
+    l->setup_ms = 60000;
+    l->pairing_ms = 30000;
+    l->connect_ms = 10000;
+    l->close_grace_ms = 1000;
+    l->keepalive_ms = 30000;
+    l->max_unauth_total = 2048;
+    l->max_unauth_per_ip = 64;
+    l->max_tunnels = 0;
+    l->relay_buffer = 262144;
+}
+
+int config_parse_duration_ms(const char *s, uint32_t unit_ms, uint32_t *out)
+{
+    char num[32];
+    size_t i = 0;
+    while (s[i] >= '0' && s[i] <= '9' && i < sizeof num - 1) {
+        num[i] = s[i];
+        i++;
+    }
+    num[i] = 0;
+    if (!i)
+        return -EINVAL;
+    uint64_t v;
+    if (parse_u64(num, 0, UINT32_MAX, &v) < 0)
+        return -EINVAL;
+    const char *u = s + i;
+    uint64_t mul;
+    if (!*u)
+        mul = unit_ms;
+    else if (!strcmp(u, "ms"))
+        mul = 1;
+    else if (!strcmp(u, "s"))
+        mul = 1000;
+    else if (!strcmp(u, "m"))
+        mul = 60000;
+    else if (!strcmp(u, "h"))
+        mul = 3600000;
+    else
+        return -EINVAL;
+    if (v * mul > UINT32_MAX)
+        return -EINVAL;
+    *out = (uint32_t)(v * mul);
+    return 0;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    if (str_ieq(v, "yes") || str_ieq(v, "true") || str_ieq(v, "on") || !strcmp(v, "1")) {
+        *out = true;
+        return true;
+    }
+    if (str_ieq(v, "no") || str_ieq(v, "false") || str_ieq(v, "off") || !strcmp(v, "0")) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+static void set_path(struct loader *L, char *dst, const char *v)
+{
+    if (v[0] == '/' || !L->cfg->dir[0]) {
+        if (str_copy(dst, v, PATH_MAX) >= PATH_MAX)
+            err(L, "path too long");
+        return;
+    }
+    if ((size_t)snprintf(dst, PATH_MAX, "%s/%s", L->cfg->dir, v) >= PATH_MAX)
+        err(L, "path too long");
+}
+
+static void set_str(struct loader *L, char *dst, size_t dsz, const char *v)
+{
+    if (str_copy(dst, v, dsz) >= dsz)
+        err(L, "value too long (at most %zu bytes)", dsz - 1);
+}
+
+static void set_u32(struct loader *L, uint32_t *dst, const char *v, uint32_t min, uint32_t max)
+{
+    uint64_t x;
+    if (parse_u64(v, min, max, &x) < 0)
+        err(L, "'%s' is not a number in %u..%u", v, min, max);
+    else
+        *dst = (uint32_t)x;
+}
+
+static void set_dur(struct loader *L, uint32_t *dst, const char *v, uint32_t unit)
+{
+    if (config_parse_duration_ms(v, unit, dst) < 0)
+        err(L, "'%s' is not a duration (e.g. 30, 30s, 500ms, 5m)", v);
+}
+
+static void kv_gateway(struct loader *L, const char *k, const char *v)
+{
+    struct gw_config *c = L->cfg;
+    if (!strcmp(k, "listen")) {
+        char *dup = strdup(v), *save = NULL;
+        c->nlisten = 0;
+        for (char *t = strtok_r(dup, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+            t = str_trim(t);
+            struct sockaddr_storage ss;
+            socklen_t sl;
+            if (!*t)
+                continue;
+            if (c->nlisten >= CONF_MAX_LISTEN)
+                err(L, "at most %d listen addresses", CONF_MAX_LISTEN);
+            else if (parse_hostport(t, &ss, &sl) < 0)
+                err(L, "listen: '%s' is not ADDRESS:PORT (numeric, e.g. 127.0.0.1:8443)", t);
+            else
+                str_copy(c->listen[c->nlisten++], t, sizeof c->listen[0]);
+        }
+        free(dup);
+    } else if (!strcmp(k, "certificate")) {
+        set_path(L, c->certificate, v);
+    } else if (!strcmp(k, "private-key")) {
+        set_path(L, c->private_key, v);
+    } else if (!strcmp(k, "admin-socket")) {
+        set_path(L, c->admin_socket, v);
+    } else if (!strcmp(k, "admin-group")) {
+        set_str(L, c->admin_group, sizeof c->admin_group, v);
+    } else if (!strcmp(k, "user")) {
+        set_str(L, c->run_user, sizeof c->run_user, v);
+    } else {
+        err(L, "unknown key '%s' in [gateway]", k);
+    }
+}
+
+static void kv_auth(struct loader *L, const char *k, const char *v)
+{
+    struct gw_config *c = L->cfg;
+    bool b;
+    if (!strcmp(k, "users-file")) {
+        set_path(L, c->users_file, v);
+    } else if (!strcmp(k, "netbios-domain")) {
+        set_str(L, c->netbios_domain, 16, v);
+    } else if (!strcmp(k, "netbios-name")) {
+        set_str(L, c->netbios_name, 16, v);
+    } else if (!strcmp(k, "dns-domain")) {
+        set_str(L, c->dns_domain, sizeof c->dns_domain, v);
+    } else if (!strcmp(k, "dns-name")) {
+        set_str(L, c->dns_name, sizeof c->dns_name, v);
+    } else if (!strcmp(k, "gateway-names")) {
+        char *dup = strdup(v), *save = NULL;
+        c->ngateway_names = 0;
+        for (char *t = strtok_r(dup, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+            t = str_trim(t);
+            if (!*t)
+                continue;
+            if (c->ngateway_names >= CONF_MAX_NAMES)
+                err(L, "at most %d gateway names", CONF_MAX_NAMES);
+            else
+                set_str(L, c->gateway_names[c->ngateway_names++], sizeof c->gateway_names[0], t);
+        }
+        free(dup);
+    } else if (!strcmp(k, "require-channel-binding")) {
+        if (!parse_bool(v, &b))
+            err(L, "'%s' is not yes/no", v);
+        c->require_channel_binding = b;
+    } else if (!strcmp(k, "require-mic")) {
+        if (!parse_bool(v, &b))
+            err(L, "'%s' is not yes/no", v);
+        c->require_mic = b;
+    } else {
+        err(L, "unknown key '%s' in [auth]", k);
+    }
+}
+
+static void kv_limits(struct loader *L, const char *k, const char *v)
+{
+    struct gw_limits *l = &L->cfg->lim;
+    static const struct {
+        const char *key;
+        size_t off;
+        uint32_t min, max;
+    } sizes[] = {
+        {"max-request-line", offsetof(struct gw_limits, max_request_line), 64, 65536},
+        {"max-header-line", offsetof(struct gw_limits, max_header_line), 64, 65536},
+        {"max-headers", offsetof(struct gw_limits, max_headers), 4, 128},
+        {"max-header-bytes", offsetof(struct gw_limits, max_header_bytes), 256, 262144},
+        {"max-websocket-message", offsetof(struct gw_limits, max_ws_message), 65545, 16777216},
+        {"max-setup-packet", offsetof(struct gw_limits, max_setup_packet), 1024, 1048576},
+        {"max-chunk", offsetof(struct gw_limits, max_chunk), 65545, 16777216},
+        {"max-unauthenticated", offsetof(struct gw_limits, max_unauth_total), 1, 1000000},
+        {"max-unauthenticated-per-address", offsetof(struct gw_limits, max_unauth_per_ip), 1,
+         1000000},
+        {"max-tunnels", offsetof(struct gw_limits, max_tunnels), 0, 10000000},
+        {"relay-buffer", offsetof(struct gw_limits, relay_buffer), 65536, 67108864},
+    };
+    static const struct {
+        const char *key;
+        size_t off;
+    } times[] = {
+        {"tls-handshake-timeout", offsetof(struct gw_limits, tls_handshake_ms)},
+        {"auth-timeout", offsetof(struct gw_limits, auth_ms)},
+        {"setup-timeout", offsetof(struct gw_limits, setup_ms)},
+        {"pairing-timeout", offsetof(struct gw_limits, pairing_ms)},
+        {"connect-timeout", offsetof(struct gw_limits, connect_ms)},
+        {"close-grace", offsetof(struct gw_limits, close_grace_ms)},
+        {"keepalive-interval", offsetof(struct gw_limits, keepalive_ms)},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
+        if (!strcmp(k, sizes[i].key)) {
+            set_u32(L, (uint32_t *)((char *)l + sizes[i].off), v, sizes[i].min, sizes[i].max);
+            return;
+        }
+    for (size_t i = 0; i < ARRAY_SIZE(times); i++)
+        if (!strcmp(k, times[i].key)) {
+            uint32_t *dst = (uint32_t *)((char *)l + times[i].off);
+            set_dur(L, dst, v, 1000);
+            if (*dst == 0 && strcmp(k, "keepalive-interval"))
+                err(L, "%s must be greater than 0", k);
+            return;
+        }
+    err(L, "unknown key '%s' in [limits]", k);
+}
+
+static void kv_settings(struct loader *L, const char *k, const char *v)
+{
+    if (!strcmp(k, "max-connections")) {
+        if (str_ieq(v, "unlimited"))
+            L->cfg->max_connections = 0;
+        else
+            set_u32(L, &L->cfg->max_connections, v, 1, 10000000);
+    } else {
+        err(L, "unknown key '%s' in [settings]", k);
+    }
+}
+
+static void kv_cap(struct loader *L, const char *k, const char *v)
+{
+    struct policy_cap *cap = L->obj;
+    bool b;
+    if (!strcmp(k, "user-groups")) {
+        if (policy_parse_list(v, &cap->user_groups) < 0)
+            err(L, "bad user-groups list");
+    } else if (!strcmp(k, "order")) {
+        uint32_t o = 0;
+        set_u32(L, &o, v, 0, 1000000);
+        cap->order = (int)o;
+    } else if (!strcmp(k, "enabled")) {
+        if (!parse_bool(v, &b))
+            err(L, "'%s' is not yes/no", v);
+        cap->enabled = b;
+    } else if (!strcmp(k, "idle-timeout")) {
+        set_dur(L, &cap->idle_timeout_s, v, 60000);
+        cap->idle_timeout_s /= 1000;
+    } else if (!strcmp(k, "session-timeout")) {
+        set_dur(L, &cap->session_timeout_s, v, 60000);
+        cap->session_timeout_s /= 1000;
+    } else {
+        err(L, "unknown key '%s' in [cap:%s]", k, cap->name);
+    }
+}
+
+static void kv_rap(struct loader *L, const char *k, const char *v)
+{
+    struct policy_rap *rap = L->obj;
+    bool b;
+    char bad[POLICY_PATTERN_MAX] = "";
+    if (!strcmp(k, "user-groups")) {
+        if (policy_parse_list(v, &rap->user_groups) < 0)
+            err(L, "bad user-groups list");
+    } else if (!strcmp(k, "enabled")) {
+        if (!parse_bool(v, &b))
+            err(L, "'%s' is not yes/no", v);
+        rap->enabled = b;
+    } else if (!strcmp(k, "resource-group")) {
+        set_str(L, rap->group_name, sizeof rap->group_name, v);
+    } else if (!strcmp(k, "resources")) {
+        free(rap->res);
+        rap->res = NULL;
+        rap->nres = 0;
+        if (policy_parse_resource_list(v, &rap->res, &rap->nres, bad, sizeof bad) < 0)
+            err(L, "resources: '%s' is not a host name, address or CIDR range", bad);
+        L->rap_has_resources = true;
+    } else if (!strcmp(k, "ports")) {
+        if (policy_parse_ports(v, rap) < 0)
+            err(L, "ports: '%s' is not '*' or a list of ports 1..65535", v);
+    } else {
+        err(L, "unknown key '%s' in [rap:%s]", k, rap->name);
+    }
+}
+
+static void kv_group(struct loader *L, const char *k, const char *v)
+{
+    struct policy_group *g = L->obj;
+    char bad[POLICY_PATTERN_MAX] = "";
+    if (!strcmp(k, "resources")) {
+        free(g->res);
+        g->res = NULL;
+        g->nres = 0;
+        if (policy_parse_resource_list(v, &g->res, &g->nres, bad, sizeof bad) < 0)
+            err(L, "resources: '%s' is not a host name, address or CIDR range", bad);
+    } else {
+        err(L, "unknown key '%s' in [resource-group:%s]", k, g->name);
+    }
+}
+
+static void finish_section(struct loader *L)
+{
+    if (L->sec == SEC_RAP) {
+        struct policy_rap *rap = L->obj;
+        int save = L->line;
+        L->line = L->rap_line;
+        if (rap->group_name[0] && L->rap_has_resources)
+            err(L, "[rap:%s] has both resource-group and resources", rap->name);
+        else if (!rap->group_name[0] && !L->rap_has_resources)
+            err(L, "[rap:%s] needs resource-group or resources", rap->name);
+        if (!rap->any_port && !rap->nports)
+            err(L, "[rap:%s] needs ports (a list, or *)", rap->name);
+        if (!rap->user_groups.n)
+            err(L, "[rap:%s] needs user-groups (a list, or *)", rap->name);
+        L->line = save;
+    } else if (L->sec == SEC_CAP) {
+        struct policy_cap *cap = L->obj;
+        int save = L->line;
+        L->line = L->cap_line;
+        if (!cap->user_groups.n)
+            err(L, "[cap:%s] needs user-groups (a list, or *)", cap->name);
+        L->line = save;
+    }
+}
+
+static void start_section(struct loader *L, char *name)
+{
+    finish_section(L);
+    struct policy *p = &L->cfg->policy;
+    char *colon = strchr(name, ':');
+    char *sub = colon ? str_trim(colon + 1) : NULL;
+    if (colon)
+        *colon = 0;
+    name = str_trim(name);
+    L->obj = NULL;
+    if (!sub) {
+        if (!strcmp(name, "gateway"))
+            L->sec = SEC_GATEWAY;
+        else if (!strcmp(name, "auth"))
+            L->sec = SEC_AUTH;
+        else if (!strcmp(name, "limits"))
+            L->sec = SEC_LIMITS;
+        else if (!strcmp(name, "settings"))
+            L->sec = SEC_SETTINGS;
+        else {
+            err(L, "unknown section [%s]", name);
+            L->sec = SEC_UNKNOWN;
+        }
+        return;
+    }
+    if (!*sub || strlen(sub) >= POLICY_NAME_MAX) {
+        err(L, "section [%s:...] needs a name of 1..%d bytes", name, POLICY_NAME_MAX - 1);
+        L->sec = SEC_UNKNOWN;
+        return;
+    }
+    if (!strcmp(name, "cap")) {
+        for (size_t i = 0; i < p->ncaps; i++)
+            if (str_ieq(p->caps[i].name, sub))
+                err(L, "duplicate [cap:%s]", sub);
+        struct policy_cap *nv = realloc(p->caps, (p->ncaps + 1) * sizeof *nv);
+        if (!nv)
+            abort();
+        p->caps = nv;
+        struct policy_cap *c = &p->caps[p->ncaps];
+        memset(c, 0, sizeof *c);
+        str_copy(c->name, sub, sizeof c->name);
+        c->enabled = true;
+        c->order = (int)p->ncaps + 1;
+        c->redir_flags = TSGU_REDIR_ENABLE_ALL;
+        L->obj = c;
+        L->sec = SEC_CAP;
+        L->cap_line = L->line;
+        /* realloc moved earlier objects: only the newest one is referenced by L->obj */
+        p->ncaps++;
+    } else if (!strcmp(name, "rap")) {
+        for (size_t i = 0; i < p->nraps; i++)
+            if (str_ieq(p->raps[i].name, sub))
+                err(L, "duplicate [rap:%s]", sub);
+        struct policy_rap *nv = realloc(p->raps, (p->nraps + 1) * sizeof *nv);
+        if (!nv)
+            abort();
+        p->raps = nv;
+        struct policy_rap *r = &p->raps[p->nraps++];
+        memset(r, 0, sizeof *r);
+        str_copy(r->name, sub, sizeof r->name);
+        r->enabled = true;
+        L->obj = r;
+        L->sec = SEC_RAP;
+        L->rap_line = L->line;
+        L->rap_has_resources = false;
+    } else if (!strcmp(name, "resource-group")) {
+        for (size_t i = 0; i < p->ngroups; i++)
+            if (str_ieq(p->groups[i].name, sub))
+                err(L, "duplicate [resource-group:%s]", sub);
+        struct policy_group *nv = realloc(p->groups, (p->ngroups + 1) * sizeof *nv);
+        if (!nv)
+            abort();
+        p->groups = nv;
+        struct policy_group *g = &p->groups[p->ngroups++];
+        memset(g, 0, sizeof *g);
+        str_copy(g->name, sub, sizeof g->name);
+        L->obj = g;
+        L->sec = SEC_GROUP;
+    } else {
+        err(L, "unknown section [%s:%s]", name, sub);
+        L->sec = SEC_UNKNOWN;
+    }
+}
+
+/* An inline comment starts at ';' or '#' preceded by white space; a ';' right after text is a
+ * list separator ("a; b"). */
+static void strip_inline_comment(char *v)
+{
+    for (char *p = v + 1; *p; p++)
+        if ((*p == ';' || *p == '#') && (p[-1] == ' ' || p[-1] == '\t')) {
+            *p = 0;
+            return;
+        }
+}
+
+static void parse_text(struct loader *L, const char *text, size_t len)
+{
+    size_t pos = 0;
+    L->line = 0;
+    while (pos < len) {
+        size_t e = pos;
+        while (e < len && text[e] != '\n')
+            e++;
+        L->line++;
+        size_t ll = e - pos;
+        if (ll >= CONF_MAX_LINE) {
+            err(L, "line longer than %d bytes", CONF_MAX_LINE - 1);
+            pos = e + 1;
+            continue;
+        }
+        char line[CONF_MAX_LINE];
+        memcpy(line, text + pos, ll);
+        line[ll] = 0;
+        pos = e + 1;
+        if (memchr(line, 0, ll)) {
+            err(L, "NUL byte in line");
+            continue;
+        }
+        char *s = str_trim(line);
+        if (!*s || *s == ';' || *s == '#')
+            continue;
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (!close) {
+                err(L, "section header without ']'");
+                L->sec = SEC_UNKNOWN;
+                continue;
+            }
+            *close = 0;
+            char *rest = str_trim(close + 1);
+            if (*rest && *rest != ';' && *rest != '#')
+                err(L, "text after section header");
+            start_section(L, s + 1);
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            err(L, "expected 'key = value'");
+            continue;
+        }
+        *eq = 0;
+        char *k = str_trim(s);
+        char *v = eq + 1;
+        strip_inline_comment(v);
+        v = str_trim(v);
+        if (!*k) {
+            err(L, "missing key before '='");
+            continue;
+        }
+        switch (L->sec) {
+        case SEC_NONE:
+            err(L, "'%s' outside of any section", k);
+            break;
+        case SEC_GATEWAY:
+            kv_gateway(L, k, v);
+            break;
+        case SEC_AUTH:
+            kv_auth(L, k, v);
+            break;
+        case SEC_LIMITS:
+            kv_limits(L, k, v);
+            break;
+        case SEC_SETTINGS:
+            kv_settings(L, k, v);
+            break;
+        case SEC_CAP:
+            kv_cap(L, k, v);
+            break;
+        case SEC_RAP:
+            kv_rap(L, k, v);
+            break;
+        case SEC_GROUP:
+            kv_group(L, k, v);
+            break;
+        case SEC_UNKNOWN:
+            break;
+        }
+    }
+    finish_section(L);
+    L->sec = SEC_NONE;
+}
+
+static void validate(struct loader *L)
+{
+    struct gw_config *c = L->cfg;
+    L->line = 0;
+    if (!c->nlisten)
+        err(L, "[gateway] listen is required");
+    if (!c->certificate[0])
+        err(L, "[gateway] certificate is required");
+    if (!c->private_key[0])
+        err(L, "[gateway] private-key is required");
+    if (!c->users_file[0])
+        err(L, "[auth] users-file is required");
+    char msg[512];
+    if (policy_finish(&c->policy, msg, sizeof msg) < 0)
+        err(L, "%s", msg);
+    if (c->lim.max_request_line > c->lim.max_header_bytes ||
+        c->lim.max_header_line > c->lim.max_header_bytes)
+        err(L, "[limits] max-request-line and max-header-line must not exceed max-header-bytes");
+}
+
+int config_load_string(const char *text, const char *name, const char *dir, struct gw_config *cfg,
+                       struct buf *errors)
+{
+    config_defaults(cfg);
+    str_copy(cfg->path, name, sizeof cfg->path);
+    str_copy(cfg->dir, dir ? dir : "", sizeof cfg->dir);
+    struct loader L = {.cfg = cfg, .errors = errors, .name = name};
+    parse_text(&L, text, strlen(text));
+    validate(&L);
+    return L.nerr;
+}
+
+int config_load(const char *path, struct gw_config *cfg, struct buf *errors)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        config_defaults(cfg);
+        buf_printf(errors, "%s: cannot open: %s\n", path, strerror(errno));
+        return 1;
+    }
+    char *text = malloc(CONF_MAX_FILE + 1);
+    size_t n = text ? fread(text, 1, CONF_MAX_FILE + 1, f) : 0;
+    fclose(f);
+    if (!text || n > CONF_MAX_FILE) {
+        free(text);
+        config_defaults(cfg);
+        buf_printf(errors, "%s: larger than %u bytes\n", path, CONF_MAX_FILE);
+        return 1;
+    }
+    text[n] = 0;
+    char dir[PATH_MAX];
+    char *abs = realpath(path, NULL);
+    str_copy(dir, abs ? abs : path, sizeof dir);
+    free(abs);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        str_copy(dir, ".", sizeof dir);
+    int nerr;
+    if (memchr(text, 0, n)) {
+        config_defaults(cfg);
+        buf_printf(errors, "%s: contains a NUL byte\n", path);
+        nerr = 1;
+    } else {
+        nerr = config_load_string(text, path, dir, cfg, errors);
+    }
+    free(text);
+    return nerr;
+}
+
+void config_free(struct gw_config *cfg)
+{
+    policy_free(&cfg->policy);
+}

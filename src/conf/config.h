@@ -1,0 +1,89 @@
+/* Configuration: an INI file parsed with line numbers, validated as a whole.
+ *
+ * Every problem is reported as "FILE:LINE: message" (all of them, not just the first), so
+ * `tsgwd -t` can list what to fix. Relative paths resolve against the config file's directory.
+ * Lists use ';'. See docs/tsgw.conf.md for every key and its default. */
+#ifndef TSGW_CONF_CONFIG_H
+#define TSGW_CONF_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "policy/policy.h"
+
+#define CONF_MAX_LISTEN 8
+#define CONF_MAX_NAMES 16
+
+/* Every peer-controlled size, count and time, in one place (docs/limits.md). */
+struct gw_limits {
+    uint32_t max_request_line;      /* HTTP request line bytes */
+    uint32_t max_header_line;       /* one header line */
+    uint32_t max_headers;           /* header count */
+    uint32_t max_header_bytes;      /* whole header block */
+    uint32_t max_ws_message;        /* one WebSocket data message */
+    uint32_t max_setup_packet;      /* TSGU packet before the channel is open */
+    uint32_t max_packet;            /* TSGU packet once the channel is open (DATA: 65545) */
+    uint32_t max_chunk;             /* one chunk of the legacy IN channel */
+    uint32_t tls_handshake_ms;      /* accept -> TLS established */
+    uint32_t auth_ms;               /* accept -> HTTP authentication finished */
+    uint32_t setup_ms;              /* authentication -> channel open */
+    uint32_t pairing_ms;            /* legacy OUT waits this long for its IN channel */
+    uint32_t connect_ms;            /* target TCP connect */
+    uint32_t close_grace_ms;        /* wait for CLOSE_CHANNEL_RESPONSE */
+    uint32_t keepalive_ms;          /* server keepalive interval in the data phase */
+    uint32_t max_unauth_total;      /* connections not yet authenticated, in total */
+    uint32_t max_unauth_per_ip;     /* ... per client address */
+    uint32_t max_tunnels;           /* tunnels in total (0 = unlimited) */
+    uint32_t relay_buffer;          /* bytes buffered per direction before backpressure */
+};
+
+struct gw_config {
+    char path[PATH_MAX];
+    char dir[PATH_MAX];
+    /* [gateway] */
+    char listen[CONF_MAX_LISTEN][128];
+    unsigned nlisten;
+    char certificate[PATH_MAX];
+    char private_key[PATH_MAX];
+    char admin_socket[PATH_MAX];
+    char admin_group[64];
+    char run_user[64];
+    /* [auth] */
+    char users_file[PATH_MAX];
+    char netbios_domain[64];
+    char netbios_name[64];
+    char dns_domain[128];
+    char dns_name[128];
+    char gateway_names[CONF_MAX_NAMES][128]; /* accepted SPN hosts (HTTP/<name>) */
+    unsigned ngateway_names;
+    bool require_channel_binding;
+    bool require_mic;
+    /* [limits] */
+    struct gw_limits lim;
+    /* [settings] */
+    uint32_t max_connections; /* 0 = unlimited */
+    /* [cap:*] [rap:*] [resource-group:*] */
+    struct policy policy;
+};
+
+/* Fills the defaults. */
+void config_defaults(struct gw_config *cfg);
+
+/* Loads and validates path. Each problem is appended to errors as "path:line: message\n".
+ * Returns the number of problems (0 = usable). cfg must be released with config_free(). */
+int config_load(const char *path, struct gw_config *cfg, struct buf *errors);
+
+/* Same, from a string (for tests and fuzzing); name is used in messages, dir for paths. */
+int config_load_string(const char *text, const char *name, const char *dir, struct gw_config *cfg,
+                       struct buf *errors);
+
+void config_free(struct gw_config *cfg);
+
+/* Parses a duration: "30" (default unit), "30s", "500ms", "5m", "1h". unit_ms is the unit of a
+ * bare number. 0 or -EINVAL. */
+int config_parse_duration_ms(const char *s, uint32_t unit_ms, uint32_t *out_ms);
+
+#endif

@@ -1,0 +1,42 @@
+/* Logging to stderr: diagnostics (one line each, with level) and RD Gateway events.
+ *
+ * Event lines are meant for machines as much as people:
+ *   <ISO-8601 UTC time> tsgwd[pid]: EVENT <id> <Key>="<value>" ...
+ * Values are always double-quoted; '"' and '\' inside are escaped with '\'. Field names follow
+ * the Windows RD Gateway event payload (Username, IpAddress, AuthType, Resource,
+ * ConnectionProtocol, ErrorCode, BytesReceived, BytesTransfered, SessionDuration), plus TunnelId,
+ * ChannelId, Port and Reason. See docs/events.md. */
+#ifndef TSGW_CORE_LOG_H
+#define TSGW_CORE_LOG_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+void log_set_level(int level);
+int log_get_level(void);
+
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (log_get_level() >= LOG_DEBUG)                                                          \
+            log_msg(LOG_DEBUG, __VA_ARGS__);                                                       \
+    } while (0)
+
+/* Event builder: ev_begin, any number of ev_str/ev_u64, ev_end (writes one line). */
+struct event_line {
+    struct buf b;
+};
+void ev_begin(struct event_line *e, int id);
+void ev_str(struct event_line *e, const char *key, const char *value);
+void ev_u64(struct event_line *e, const char *key, uint64_t value);
+void ev_end(struct event_line *e);
+
+#endif

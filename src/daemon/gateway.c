@@ -1,0 +1,1057 @@
+/* Gateway: listeners, client connections (TLS, HTTP, NTLM, WebSocket upgrade, legacy pairing),
+ * the periodic sweep and the main loop. The MS-TSGU tunnel itself lives in tunnel.c. */
+#include "daemon/gateway.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "tsgu/tsgu.h"
+
+#define READ_CHUNK 16384
+#define READ_BUDGET (256 * 1024) /* bytes read from one connection per loop pass (fairness) */
+#define MAX_AUTH_ROUNDS 4
+#define RDG_PATH "/remoteDesktopGateway/"
+
+static void conn_process(struct conn *c);
+
+/* ---------- users ---------- */
+
+static int users_reload_if_changed(struct gateway *gw)
+{
+    struct stat st;
+    if (stat(gw->cfg.users_file, &st) < 0)
+        return -errno;
+    if (st.st_mtim.tv_sec == gw->users_mtime.tv_sec &&
+        st.st_mtim.tv_nsec == gw->users_mtime.tv_nsec && gw->users.v)
+        return 0;
+    struct user_store ns = {0};
+    char err[512] = "";
+    int r = user_store_load(gw->cfg.users_file, 0, &ns, err, sizeof err);
+    if (r < 0) {
+        log_error("users file not reloaded, keeping the previous one: %s", err);
+        user_store_free(&ns);
+        return r;
+    }
+    user_store_free(&gw->users);
+    gw->users = ns;
+    gw->users_mtime = st.st_mtim;
+    log_info("loaded %zu account(s) from %s", ns.n, gw->cfg.users_file);
+    return 0;
+}
+
+static int ntlm_lookup(void *ctx, const char *domain, const char *user, uint8_t nthash[16],
+                       char *identity, size_t identity_size)
+{
+    struct conn *c = ctx;
+    const struct user_entry *u = user_store_find(&c->gw->users, domain, user);
+    if (!u)
+        return -1;
+    memcpy(nthash, u->nthash, 16);
+    snprintf(identity, identity_size, "%s\\%s", u->domain, u->name);
+    str_copy(c->full_name, u->full_name, sizeof c->full_name);
+    str_copy(c->groups, u->groups, sizeof c->groups);
+    return 0;
+}
+
+/* ---------- connection I/O ---------- */
+
+bool conn_can_read(const struct conn *c)
+{
+    if (c->dead || c->close_after_flush)
+        return false;
+    /* a client that does not read our answers must not make us buffer more */
+    if (buf_len(&c->out) > c->gw->cfg.lim.relay_buffer)
+        return false;
+    const struct tunnel *t = c->tun;
+    if (t && (c->phase == CONN_WS || c->phase == CONN_LEGACY_IN_BODY)) {
+        if (buf_len(&t->to_target) >= c->gw->cfg.lim.relay_buffer)
+            return false;
+        if (buf_len(&t->pkt_in) > 2u * c->gw->cfg.lim.max_packet)
+            return false;
+        if (t->state == TUN_CONNECTING)
+            return false;
+    }
+    return true;
+}
+
+void conn_update_io(struct conn *c)
+{
+    if (c->dead)
+        return;
+    uint32_t ev = 0;
+    if (c->phase == CONN_TLS) {
+        ev = c->want_write_for_read ? EPOLLOUT : EPOLLIN;
+    } else {
+        if (conn_can_read(c) || c->want_read_for_write)
+            ev |= EPOLLIN;
+        if (buf_len(&c->out) || c->want_write_for_read)
+            ev |= EPOLLOUT;
+    }
+    if (io_set(&c->gw->loop, &c->io, ev) < 0)
+        conn_close(c, "epoll_ctl failed");
+}
+
+void conn_mark_ready(struct conn *c)
+{
+    if (c->dead || c->in_ready_list)
+        return;
+    c->in_ready_list = true;
+    c->ready_next = c->gw->ready;
+    c->gw->ready = c;
+}
+
+static void unauth_release(struct conn *c)
+{
+    if (c->counted_unauth) {
+        c->counted_unauth = false;
+        c->gw->nunauth--;
+    }
+}
+
+void conn_close(struct conn *c, const char *why)
+{
+    if (c->dead)
+        return;
+    struct gateway *gw = c->gw;
+    log_debug("connection from %s closed: %s", c->peer_str, why);
+    c->dead = true;
+    c->phase = CONN_DEAD;
+    unauth_release(c);
+    io_del(&gw->loop, &c->io);
+    if (c->ssl && !c->close_after_flush)
+        tls_shutdown(c->ssl);
+    shutdown(c->io.fd, SHUT_RDWR);
+    struct tunnel *t = c->tun;
+    c->tun = NULL;
+    if (t) {
+        if (t->out == c)
+            t->out = NULL;
+        if (t->in == c)
+            t->in = NULL;
+        /* EOF or error on any channel ends the tunnel */
+        tunnel_close(t, why);
+    }
+    c->reap_next = gw->reap_conns;
+    gw->reap_conns = c;
+}
+
+static void conn_free(struct conn *c)
+{
+    struct gateway *gw = c->gw;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        gw->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    gw->nconns--;
+    if (c->ssl)
+        tls_conn_free(c->ssl);
+    close(c->io.fd);
+    buf_free(&c->in);
+    buf_free(&c->out);
+    http_parser_free(&c->hp);
+    if (c->ntlm) {
+        ntlm_ctx_clear(c->ntlm);
+        free(c->ntlm);
+    }
+    free(c);
+}
+
+void conn_after_flush_close(struct conn *c)
+{
+    if (c->dead)
+        return;
+    c->close_after_flush = true;
+    uint64_t d = now_ms() + 2000;
+    if (!c->deadline_ms || c->deadline_ms > d)
+        c->deadline_ms = d;
+    conn_flush(c);
+}
+
+void conn_flush(struct conn *c)
+{
+    if (c->dead || c->phase == CONN_TLS)
+        return;
+    c->want_read_for_write = false;
+    while (buf_len(&c->out)) {
+        ssize_t n = tls_write(c->ssl, buf_data(&c->out), buf_len(&c->out));
+        if (n > 0) {
+            buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n == TLS_WANT_WRITE)
+            break;
+        if (n == TLS_WANT_READ) {
+            c->want_read_for_write = true;
+            break;
+        }
+        conn_close(c, "write failed");
+        return;
+    }
+    if (!buf_len(&c->out)) {
+        buf_shrink_if_empty(&c->out);
+        if (c->close_after_flush) {
+            conn_close(c, "response sent");
+            return;
+        }
+        if (c->tun && c->tun->out == c)
+            tunnel_on_client_drained(c->tun);
+    }
+    conn_update_io(c);
+}
+
+static void conn_read(struct conn *c)
+{
+    size_t budget = READ_BUDGET;
+    c->want_write_for_read = false;
+    while (!c->dead && conn_can_read(c)) {
+        if (budget == 0) {
+            conn_mark_ready(c); /* more may be waiting; come back after others had a turn */
+            break;
+        }
+        if (buf_reserve(&c->in, READ_CHUNK) < 0) {
+            conn_close(c, "input buffer full");
+            return;
+        }
+        ssize_t n = tls_read(c->ssl, buf_tail(&c->in), READ_CHUNK);
+        if (n > 0) {
+            buf_commit(&c->in, (size_t)n);
+            budget -= (size_t)n < budget ? (size_t)n : budget;
+            conn_process(c);
+            continue;
+        }
+        if (n == TLS_WANT_READ)
+            break;
+        if (n == TLS_WANT_WRITE) {
+            c->want_write_for_read = true;
+            break;
+        }
+        conn_close(c, n == TLS_EOF ? "peer closed" : "read failed");
+        return;
+    }
+    if (!c->dead)
+        buf_shrink_if_empty(&c->in);
+}
+
+static void conn_handshake(struct conn *c)
+{
+    int r = tls_handshake(c->ssl);
+    c->want_write_for_read = false;
+    if (r == 1) {
+        c->phase = CONN_HTTP;
+        c->deadline_ms = now_ms() + c->gw->cfg.lim.auth_ms;
+        conn_update_io(c);
+        conn_read(c);
+        return;
+    }
+    if (r == TLS_WANT_WRITE)
+        c->want_write_for_read = true;
+    else if (r != TLS_WANT_READ) {
+        char e[256];
+        log_debug("TLS handshake with %s failed: %s", c->peer_str, tls_last_error(e, sizeof e));
+        conn_close(c, "TLS handshake failed");
+        return;
+    }
+    conn_update_io(c);
+}
+
+static void conn_on_io(struct io *io, uint32_t events)
+{
+    struct conn *c = (struct conn *)((char *)io - offsetof(struct conn, io));
+    if (c->dead)
+        return;
+    if (c->phase == CONN_TLS) {
+        conn_handshake(c);
+        return;
+    }
+    if (events & EPOLLOUT || c->want_read_for_write)
+        conn_flush(c);
+    if (c->dead)
+        return;
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) || c->want_write_for_read)
+        conn_read(c);
+    if (!c->dead && (events & (EPOLLHUP | EPOLLERR)) && !conn_can_read(c))
+        conn_close(c, "connection reset");
+    if (!c->dead)
+        conn_update_io(c);
+}
+
+/* ---------- HTTP responses ---------- */
+
+static void http_simple(struct conn *c, int status, const char *reason, const char *extra,
+                        bool close)
+{
+    buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Length: 0\r\n%s%s\r\n", status, reason,
+               extra ? extra : "", close ? "Connection: close\r\n" : "");
+    if (close)
+        conn_after_flush_close(c);
+    else
+        conn_flush(c);
+}
+
+static const char *reason_for(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
+    }
+}
+
+static void http_error(struct conn *c, int status, const char *why)
+{
+    log_info("HTTP %d to %s: %s", status, c->peer_str, why);
+    http_simple(c, status, reason_for(status), NULL, true);
+}
+
+/* ---------- authentication ---------- */
+
+static void log_auth_failure(struct conn *c, const char *user, int code, const char *why)
+{
+    struct event_line e;
+    ev_begin(&e, 201);
+    ev_str(&e, "Username", user);
+    ev_str(&e, "IpAddress", c->peer_str);
+    ev_str(&e, "AuthType", "NTLM");
+    ev_str(&e, "ConnectionProtocol", "HTTP");
+    ev_u64(&e, "ErrorCode", (uint64_t)code);
+    ev_str(&e, "Reason", why);
+    ev_end(&e);
+}
+
+/* Handles the Authorization header. Returns 1 when the connection is now authenticated,
+ * 0 when a response was sent (401 round or refusal). */
+static int handle_auth(struct conn *c, const struct http_request *req)
+{
+    struct gateway *gw = c->gw;
+    const char *authz = http_request_header(req, "Authorization");
+    char scheme[16] = "";
+    const char *tok = NULL;
+    if (authz) {
+        const char *sp = strchr(authz, ' ');
+        size_t sl = sp ? (size_t)(sp - authz) : strlen(authz);
+        if (sl < sizeof scheme) {
+            memcpy(scheme, authz, sl);
+            scheme[sl] = 0;
+        }
+        tok = sp ? sp + 1 : "";
+        while (*tok == ' ')
+            tok++;
+    }
+    if (!authz || (!str_ieq(scheme, "NTLM") && !str_ieq(scheme, "Negotiate")) || !*tok) {
+        if (++c->auth_rounds > MAX_AUTH_ROUNDS) {
+            http_error(c, 401, "too many authentication rounds");
+            return 0;
+        }
+        /* Only NTLM is offered: a raw NTLM token is also accepted under "Negotiate" (what
+         * Windows clients send when Kerberos is impossible), but SPNEGO is not implemented. */
+        http_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", false);
+        return 0;
+    }
+    size_t tlen = strlen(tok);
+    uint8_t msg[NTLM_MAX_MESSAGE];
+    int mlen = tlen > (NTLM_MAX_MESSAGE / 3) * 4 + 4 ? -1 : base64_decode(tok, tlen, msg, sizeof msg);
+    if (mlen < 12 || memcmp(msg, "NTLMSSP\0", 8) != 0) {
+        log_auth_failure(c, "", 1326, "authorization token is not a raw NTLM message");
+        http_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        return 0;
+    }
+    uint32_t type = (uint32_t)msg[8] | (uint32_t)msg[9] << 8 | (uint32_t)msg[10] << 16 |
+                    (uint32_t)msg[11] << 24;
+    str_copy(c->auth_scheme, str_ieq(scheme, "Negotiate") ? "Negotiate" : "NTLM",
+             sizeof c->auth_scheme);
+    uint64_t now = now_ms();
+    if (type == 1) {
+        if (++c->auth_rounds > MAX_AUTH_ROUNDS) {
+            http_error(c, 401, "too many authentication rounds");
+            return 0;
+        }
+        if (!c->ntlm) {
+            c->ntlm = malloc(sizeof *c->ntlm);
+            if (!c->ntlm) {
+                http_error(c, 503, "out of memory");
+                return 0;
+            }
+        }
+        ntlm_ctx_init(c->ntlm);
+        struct buf ch = BUF_INIT;
+        uint64_t ft = ntlm_filetime_from_unix(now_realtime_us() / 1000000u);
+        int r = ntlm_accept_negotiate(c->ntlm, &gw->ntlm_cfg, msg, (size_t)mlen, ft, now, &ch);
+        if (r != NTLM_OK) {
+            buf_free(&ch);
+            log_auth_failure(c, "", 1326, ntlm_strerror(r));
+            http_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+            return 0;
+        }
+        char b64[2048];
+        base64_encode(buf_data(&ch), buf_len(&ch), b64, sizeof b64);
+        buf_free(&ch);
+        buf_printf(&c->out,
+                   "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: %s %s\r\nContent-Length: "
+                   "0\r\n\r\n",
+                   c->auth_scheme, b64);
+        conn_flush(c);
+        return 0;
+    }
+    if (type != 3 || !c->ntlm) {
+        log_auth_failure(c, "", 1326, "NTLM message out of order");
+        http_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        return 0;
+    }
+    users_reload_if_changed(gw);
+    struct ntlm_result res;
+    memset(&res, 0, sizeof res);
+    int r = ntlm_accept_authenticate(c->ntlm, &gw->ntlm_cfg, msg, (size_t)mlen, now,
+                                     (const uint8_t(*)[16])gw->tls.cbt, gw->tls.ncbt, ntlm_lookup,
+                                     c, &res);
+    ntlm_ctx_clear(c->ntlm);
+    free(c->ntlm);
+    c->ntlm = NULL;
+    OPENSSL_cleanse(msg, sizeof msg);
+    if (r != NTLM_OK) {
+        char who[2 * NTLM_NAME_MAX + 2];
+        snprintf(who, sizeof who, "%s\\%s", res.domain, res.user);
+        log_auth_failure(c, who, 1326, ntlm_strerror(r));
+        http_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        return 0;
+    }
+    str_copy(c->identity, res.identity, sizeof c->identity);
+    c->authed = true;
+    unauth_release(c);
+    log_info("%s authenticated as %s (NTLM%s%s, workstation \"%s\")", c->peer_str, c->identity,
+             res.had_mic ? ", MIC" : "", res.had_cbt ? ", channel binding" : "",
+             res.workstation);
+    return 1;
+}
+
+/* ---------- requests ---------- */
+
+static bool path_is_rdg(const char *target)
+{
+    size_t n = strlen(RDG_PATH);
+    if (strncasecmp(target, RDG_PATH, n) != 0)
+        return false;
+    return target[n] == 0 || target[n] == '?';
+}
+
+static void start_websocket(struct conn *c, const struct http_request *req)
+{
+    struct gateway *gw = c->gw;
+    const char *key = http_request_header(req, "Sec-WebSocket-Key");
+    const char *ver = http_request_header(req, "Sec-WebSocket-Version");
+    char accept[29];
+    if (!key || ws_accept_key(key, strlen(key), accept) < 0) {
+        http_error(c, 400, "WebSocket upgrade without a usable Sec-WebSocket-Key");
+        return;
+    }
+    if (ver && strcmp(ver, "13") != 0) {
+        http_simple(c, 426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n", true);
+        return;
+    }
+    struct tunnel *t = tunnel_new(gw, c, true);
+    if (!t) {
+        http_error(c, 503, "tunnel limit reached");
+        return;
+    }
+    buf_printf(&c->out,
+               "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+               "Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+               accept);
+    ws_decoder_init(&c->ws, gw->cfg.lim.max_ws_message);
+    c->phase = CONN_WS;
+    http_parser_free(&c->hp);
+    conn_flush(c);
+}
+
+static void start_legacy_out(struct conn *c)
+{
+    struct gateway *gw = c->gw;
+    if (!c->conn_id[0]) {
+        http_error(c, 400, "legacy OUT channel without RDG-Connection-Id");
+        return;
+    }
+    for (struct tunnel *p = gw->pairing; p; p = p->pair_next)
+        if (!strcasecmp(p->conn_id, c->conn_id)) {
+            http_error(c, 400, "duplicate RDG-Connection-Id");
+            return;
+        }
+    struct tunnel *t = tunnel_new(gw, c, false);
+    if (!t) {
+        http_error(c, 503, "tunnel limit reached");
+        return;
+    }
+    str_copy(t->conn_id, c->conn_id, sizeof t->conn_id);
+    t->state = TUN_WAIT_IN;
+    t->deadline_ms = now_ms() + gw->cfg.lim.pairing_ms;
+    t->pair_next = gw->pairing;
+    gw->pairing = t;
+    /* No length and no type: FreeRDP skips exactly 10 seed bytes, then reads raw packets. */
+    uint8_t seed[10];
+    RAND_bytes(seed, sizeof seed);
+    buf_append_str(&c->out, "HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\n\r\n");
+    buf_append(&c->out, seed, sizeof seed);
+    c->phase = CONN_LEGACY_OUT;
+    http_parser_free(&c->hp);
+    conn_flush(c);
+}
+
+static void start_legacy_in(struct conn *c)
+{
+    struct gateway *gw = c->gw;
+    struct tunnel **pp = &gw->pairing, *t = NULL;
+    for (; *pp; pp = &(*pp)->pair_next)
+        if (c->conn_id[0] && !strcasecmp((*pp)->conn_id, c->conn_id)) {
+            t = *pp;
+            break;
+        }
+    /* Only the same authenticated user from the same address may attach: the id is chosen by
+     * the client and could be guessed. */
+    if (!t || !t->out || strcasecmp(t->reg.user, c->identity) != 0 ||
+        strcmp(t->out->peer_str, c->peer_str) != 0) {
+        struct event_line e;
+        ev_begin(&e, 210);
+        ev_str(&e, "Username", c->identity);
+        ev_str(&e, "IpAddress", c->peer_str);
+        ev_str(&e, "ConnectionId", c->conn_id);
+        ev_str(&e, "Reason", "IN channel found no matching OUT channel");
+        ev_end(&e);
+        http_error(c, 404, "IN channel without a matching OUT channel");
+        return;
+    }
+    *pp = t->pair_next;
+    t->pair_next = NULL;
+    t->in = c;
+    c->tun = t;
+    t->state = TUN_INITIALIZED;
+    t->deadline_ms = now_ms() + gw->cfg.lim.setup_ms;
+    buf_append_str(&c->out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    c->phase = CONN_LEGACY_IN_HDR;
+    http_parser_reset(&c->hp);
+    conn_flush(c);
+}
+
+/* The third request on the legacy IN connection: no Authorization, body = packet stream. */
+static void start_legacy_in_body(struct conn *c, const struct http_request *req)
+{
+    if (strcmp(req->method, "RDG_IN_DATA") != 0 || !path_is_rdg(req->target)) {
+        tunnel_close(c->tun, "unexpected request on the IN channel");
+        return;
+    }
+    c->body_chunked = req->chunked;
+    if (c->body_chunked)
+        http_chunked_init(&c->chunked, c->gw->cfg.lim.max_chunk);
+    c->phase = CONN_LEGACY_IN_BODY;
+    http_parser_free(&c->hp);
+}
+
+static void handle_request(struct conn *c)
+{
+    struct gateway *gw = c->gw;
+    const struct http_request *req = &c->hp.req;
+    if (c->phase == CONN_LEGACY_IN_HDR) {
+        start_legacy_in_body(c, req);
+        return;
+    }
+    log_debug("%s %s from %s", req->method, req->target, c->peer_str);
+    if (!path_is_rdg(req->target)) {
+        http_error(c, 404, "not the gateway path");
+        return;
+    }
+    bool out = !strcmp(req->method, "RDG_OUT_DATA");
+    bool in = !strcmp(req->method, "RDG_IN_DATA");
+    bool get = !strcmp(req->method, "GET");
+    if (!out && !in && !get) {
+        http_simple(c, 405, "Method Not Allowed", "Allow: RDG_OUT_DATA, RDG_IN_DATA, GET\r\n",
+                    true);
+        return;
+    }
+    if (req->chunked || req->content_length > 0) {
+        http_error(c, 400, "request body on a channel request");
+        return;
+    }
+    const char *cid = http_request_header(req, "RDG-Connection-Id");
+    if (cid && strlen(cid) < sizeof c->conn_id)
+        str_copy(c->conn_id, cid, sizeof c->conn_id);
+    const char *scheme = http_request_header(req, "RDG-Auth-Scheme");
+    if (scheme && !c->authed) {
+        log_auth_failure(c, "", 1326, "RDG-Auth-Scheme (PAA/SSPI_NTLM) is not supported");
+        http_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        return;
+    }
+    if (!c->authed) {
+        if (handle_auth(c, req) != 1) {
+            if (!c->dead)
+                http_parser_reset(&c->hp);
+            return;
+        }
+    }
+    const char *upgrade = http_request_header(req, "Upgrade");
+    const char *connection = http_request_header(req, "Connection");
+    bool ws = upgrade && http_header_has_token(upgrade, "websocket") && connection &&
+              http_header_has_token(connection, "upgrade");
+    if ((out || get) && ws) {
+        start_websocket(c, req);
+    } else if (out) {
+        start_legacy_out(c);
+    } else if (in) {
+        start_legacy_in(c);
+    } else {
+        http_error(c, 400, "GET without a WebSocket upgrade");
+    }
+    (void)gw;
+}
+
+/* ---------- input dispatch ---------- */
+
+static void process_ws(struct conn *c)
+{
+    struct tunnel *t = c->tun;
+    while (!c->dead && buf_len(&c->in)) {
+        struct ws_event ev;
+        size_t room = 2u * c->gw->cfg.lim.max_packet;
+        if (buf_len(&t->pkt_in) >= room)
+            break;
+        size_t feed = buf_len(&c->in);
+        /* decode no more than what pkt_in may still take (payload <= input bytes) */
+        if (feed > room - buf_len(&t->pkt_in))
+            feed = room - buf_len(&t->pkt_in);
+        ssize_t n = ws_decode(&c->ws, buf_data(&c->in), feed, &t->pkt_in, &ev);
+        if (n < 0) {
+            log_info("WebSocket error %zd from %s", -n, c->peer_str);
+            uint8_t code[2] = {(uint8_t)((-n) >> 8), (uint8_t)(-n)};
+            if (-n >= 1000 && -n <= 4999)
+                ws_put_frame(&c->out, WS_OP_CLOSE, code, 2);
+            t->state = t->state == TUN_OPEN ? TUN_OPEN : t->state;
+            tunnel_close(t, "WebSocket protocol error");
+            return;
+        }
+        buf_consume(&c->in, (size_t)n);
+        if (ev.type == WS_EV_PING) {
+            ws_put_frame(&c->out, WS_OP_PONG, ev.payload, ev.len);
+            conn_flush(c);
+        } else if (ev.type == WS_EV_CLOSE) {
+            uint8_t code[2] = {0x03, 0xE8};
+            ws_put_frame(&c->out, WS_OP_CLOSE, code, 2);
+            tunnel_close(t, "WebSocket close from client");
+            return;
+        }
+        tunnel_process(t);
+        if (n == 0 && ev.type == WS_EV_NONE)
+            break;
+    }
+}
+
+static void process_legacy_body(struct conn *c)
+{
+    struct tunnel *t = c->tun;
+    size_t room = 2u * c->gw->cfg.lim.max_packet;
+    while (!c->dead && buf_len(&c->in) && buf_len(&t->pkt_in) < room) {
+        size_t feed = buf_len(&c->in);
+        if (feed > room - buf_len(&t->pkt_in))
+            feed = room - buf_len(&t->pkt_in);
+        if (!c->body_chunked) {
+            buf_append(&t->pkt_in, buf_data(&c->in), feed);
+            buf_consume(&c->in, feed);
+        } else {
+            bool done = false;
+            ssize_t n = http_chunked_feed(&c->chunked, buf_data(&c->in), feed, &t->pkt_in, &done);
+            if (n < 0) {
+                tunnel_close(t, "bad chunked encoding on the IN channel");
+                return;
+            }
+            buf_consume(&c->in, (size_t)n);
+            if (done) {
+                tunnel_process(t);
+                if (c->tun)
+                    tunnel_close(t, "IN channel body ended");
+                return;
+            }
+            if (n == 0)
+                break;
+        }
+        tunnel_process(t);
+    }
+}
+
+static void conn_process(struct conn *c)
+{
+    while (!c->dead && buf_len(&c->in)) {
+        switch (c->phase) {
+        case CONN_HTTP:
+        case CONN_LEGACY_IN_HDR: {
+            ssize_t n = http_parser_feed(&c->hp, buf_data(&c->in), buf_len(&c->in));
+            if (n < 0) {
+                if (c->phase == CONN_LEGACY_IN_HDR) {
+                    tunnel_close(c->tun, "malformed request on the IN channel");
+                    return;
+                }
+                http_error(c, c->hp.error_status ? c->hp.error_status : 400, "malformed request");
+                return;
+            }
+            buf_consume(&c->in, (size_t)n);
+            if (c->hp.pstate == HTTP_PARSER_DONE) {
+                handle_request(c);
+                continue;
+            }
+            return; /* need more */
+        }
+        case CONN_WS:
+            process_ws(c);
+            return;
+        case CONN_LEGACY_IN_BODY:
+            process_legacy_body(c);
+            return;
+        case CONN_LEGACY_OUT:
+            /* FreeRDP never writes on OUT after the request; anything else is dropped */
+            buf_clear(&c->in);
+            return;
+        default:
+            buf_clear(&c->in);
+            return;
+        }
+    }
+}
+
+/* ---------- accept ---------- */
+
+static unsigned unauth_from(struct gateway *gw, const char *addr)
+{
+    unsigned n = 0;
+    for (struct conn *c = gw->conns; c; c = c->next)
+        if (c->counted_unauth && !strcmp(c->peer_str, addr))
+            n++;
+    return n;
+}
+
+static void on_accept(struct io *io, uint32_t events)
+{
+    struct listener *L = (struct listener *)io;
+    struct gateway *gw = L->gw;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log_warn("accept on %s: %s", L->addr, strerror(errno));
+            return;
+        }
+        char addr[64];
+        sockaddr_to_str((struct sockaddr *)&ss, addr, sizeof addr);
+        if (gw->stopping || gw->nunauth >= gw->cfg.lim.max_unauth_total ||
+            unauth_from(gw, addr) >= gw->cfg.lim.max_unauth_per_ip) {
+            log_warn("refusing connection from %s: too many unauthenticated connections", addr);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct conn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->gw = gw;
+        c->io.fd = fd;
+        c->io.cb = conn_on_io;
+        c->peer = ss;
+        str_copy(c->peer_str, addr, sizeof c->peer_str);
+        c->ssl = tls_accept_new(&gw->tls, fd);
+        c->in.cap_limit = (size_t)gw->cfg.lim.max_header_bytes + READ_CHUNK * 2;
+        if (!c->ssl || http_parser_init(&c->hp, &gw->http_lim) < 0) {
+            if (c->ssl)
+                tls_conn_free(c->ssl);
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->phase = CONN_TLS;
+        c->deadline_ms = now_ms() + gw->cfg.lim.tls_handshake_ms;
+        c->counted_unauth = true;
+        gw->nunauth++;
+        gw->nconns++;
+        c->next = gw->conns;
+        if (gw->conns)
+            gw->conns->prev = c;
+        gw->conns = c;
+        log_debug("accepted %s on %s", addr, L->addr);
+        conn_update_io(c);
+    }
+}
+
+/* ---------- sweep, signals, loop ---------- */
+
+static void sweep(struct gateway *gw)
+{
+    uint64_t now = now_ms();
+    for (struct conn *c = gw->conns; c; c = c->next) {
+        if (c->dead || !c->deadline_ms || now < c->deadline_ms)
+            continue;
+        if (c->close_after_flush) {
+            conn_close(c, "flush timeout");
+        } else if (c->phase == CONN_TLS) {
+            conn_close(c, "TLS handshake timeout");
+        } else if (c->phase == CONN_HTTP && !c->tun) {
+            log_info("closing %s: authentication not completed in time", c->peer_str);
+            conn_close(c, "authentication timeout");
+        } else {
+            c->deadline_ms = 0;
+        }
+    }
+    for (struct tunnel *t = gw->tunnels; t; t = t->next)
+        if (!t->dead)
+            tunnel_tick(t, now);
+}
+
+static void reap(struct gateway *gw)
+{
+    while (gw->reap_tunnels) {
+        struct tunnel *t = gw->reap_tunnels;
+        gw->reap_tunnels = t->reap_next;
+        tunnel_reap(t);
+    }
+    while (gw->reap_conns) {
+        struct conn *c = gw->reap_conns;
+        gw->reap_conns = c->reap_next;
+        conn_free(c);
+    }
+}
+
+static void begin_stop(struct gateway *gw)
+{
+    if (gw->stopping)
+        return;
+    gw->stopping = true;
+    gw->stop_deadline_ms = now_ms() + 5000;
+    log_info("stopping: closing %u tunnel(s)", gw->ntunnels);
+    for (unsigned i = 0; i < gw->nlisteners; i++) {
+        io_del(&gw->loop, &gw->listeners[i].io);
+        close(gw->listeners[i].io.fd);
+        gw->listeners[i].io.fd = -1;
+    }
+    for (struct tunnel *t = gw->tunnels; t; t = t->next)
+        if (!t->dead)
+            tunnel_begin_close(t, TSGU_CLOSE_CONNECTIONABORTED, "gateway stopping");
+    for (struct conn *c = gw->conns; c; c = c->next)
+        if (!c->dead && !c->tun)
+            conn_close(c, "gateway stopping");
+}
+
+static void on_signal(struct io *io, uint32_t events)
+{
+    struct gateway *gw = (struct gateway *)((char *)io - offsetof(struct gateway, loop));
+    (void)gw;
+}
+
+int gw_run(struct gateway *gw)
+{
+    uint64_t next_sweep = now_ms() + 250;
+    for (;;) {
+        int timeout = gw->ready ? 0 : 250;
+        int r = loop_run_once(&gw->loop, timeout);
+        if (r < 0) {
+            log_error("epoll_wait: %s", strerror(-r));
+            return 1;
+        }
+        /* signals */
+        struct signalfd_siginfo si;
+        while (read(gw->sigfd, &si, sizeof si) == sizeof si) {
+            if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                begin_stop(gw);
+            else if (si.ssi_signo == SIGHUP) {
+                log_info("SIGHUP: reloading the users file");
+                memset(&gw->users_mtime, 0, sizeof gw->users_mtime);
+                users_reload_if_changed(gw);
+            }
+        }
+        /* connections with data left in OpenSSL's buffers, or resumed after backpressure */
+        struct conn *list = gw->ready;
+        gw->ready = NULL;
+        while (list) {
+            struct conn *c = list;
+            list = c->ready_next;
+            c->in_ready_list = false;
+            if (!c->dead) {
+                if (c->tun && (c->phase == CONN_WS || c->phase == CONN_LEGACY_IN_BODY))
+                    tunnel_process(c->tun);
+                if (!c->dead)
+                    conn_process(c);
+                if (!c->dead)
+                    conn_read(c);
+                if (!c->dead)
+                    conn_update_io(c);
+            }
+        }
+        uint64_t now = now_ms();
+        if (now >= next_sweep) {
+            sweep(gw);
+            next_sweep = now + 250;
+        }
+        reap(gw);
+        if (gw->stopping && (!gw->conns || now >= gw->stop_deadline_ms)) {
+            for (struct conn *c = gw->conns; c; c = c->next)
+                conn_close(c, "shutdown");
+            reap(gw);
+            log_info("stopped");
+            return 0;
+        }
+    }
+}
+
+/* ---------- init ---------- */
+
+static int listen_on(struct gateway *gw, const char *addr, char *err, size_t errsz)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (parse_hostport(addr, &ss, &sl) < 0) {
+        snprintf(err, errsz, "bad listen address '%s'", addr);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
+        snprintf(err, errsz, "listen on %s: %s", addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct listener *L = &gw->listeners[gw->nlisteners++];
+    L->gw = gw;
+    L->io.fd = fd;
+    L->io.cb = on_accept;
+    str_copy(L->addr, addr, sizeof L->addr);
+    io_set(&gw->loop, &L->io, EPOLLIN);
+    log_info("listening on %s", addr);
+    return 0;
+}
+
+static void add_spn_host(struct gateway *gw, unsigned *n, const char *h)
+{
+    if (*n < ARRAY_SIZE(gw->spn_hosts) - 1 && h && *h)
+        gw->spn_hosts[(*n)++] = h;
+    gw->spn_hosts[*n] = NULL;
+}
+
+int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz)
+{
+    memset(gw, 0, sizeof *gw);
+    gw->sigfd = -1;
+    gw->loop.epfd = -1;
+    str_copy(gw->config_path, config_path, sizeof gw->config_path);
+    struct buf errors = BUF_INIT;
+    int nerr = config_load(config_path, &gw->cfg, &errors);
+    if (nerr) {
+        buf_put_u8(&errors, 0);
+        snprintf(err, errsz, "%s", (char *)buf_data(&errors));
+        buf_free(&errors);
+        return -1;
+    }
+    buf_free(&errors);
+    struct gw_config *cfg = &gw->cfg;
+    gw->http_lim = (struct http_limits){
+        .max_request_line = cfg->lim.max_request_line,
+        .max_header_line = cfg->lim.max_header_line,
+        .max_headers = cfg->lim.max_headers,
+        .max_header_bytes = cfg->lim.max_header_bytes,
+    };
+    if (tls_ctx_init(&gw->tls, cfg->certificate, cfg->private_key, err, errsz) < 0)
+        return -1;
+    char uerr[512] = "";
+    if (user_store_load(cfg->users_file, 0, &gw->users, uerr, sizeof uerr) < 0) {
+        snprintf(err, errsz, "users file: %s", uerr[0] ? uerr : cfg->users_file);
+        return -1;
+    }
+    struct stat st;
+    if (stat(cfg->users_file, &st) == 0)
+        gw->users_mtime = st.st_mtim;
+    log_info("loaded %zu account(s) from %s", gw->users.n, cfg->users_file);
+    unsigned n = 0;
+    for (unsigned i = 0; i < cfg->ngateway_names; i++)
+        add_spn_host(gw, &n, cfg->gateway_names[i]);
+    gw->ntlm_cfg = (struct ntlm_server_config){
+        .nb_domain = cfg->netbios_domain,
+        .nb_computer = cfg->netbios_name,
+        .dns_domain = cfg->dns_domain,
+        .dns_computer = cfg->dns_name,
+        .require_mic = cfg->require_mic,
+        .require_cbt = cfg->require_channel_binding,
+        .spn_hosts = n ? gw->spn_hosts : NULL,
+        .require_spn = n > 0,
+        .challenge_lifetime_s = 300,
+    };
+    if (reg_init(&gw->reg) < 0 || loop_init(&gw->loop) < 0) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    gw->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    static struct io sigio;
+    sigio.fd = gw->sigfd;
+    sigio.cb = on_signal;
+    io_set(&gw->loop, &sigio, EPOLLIN);
+    for (unsigned i = 0; i < cfg->nlisten; i++)
+        if (listen_on(gw, cfg->listen[i], err, errsz) < 0)
+            return -1;
+    gw->next_tunnel_id = 1;
+    return 0;
+}
+
+void gw_free(struct gateway *gw)
+{
+    for (unsigned i = 0; i < gw->nlisteners; i++)
+        if (gw->listeners[i].io.fd >= 0)
+            close(gw->listeners[i].io.fd);
+    if (gw->sigfd >= 0)
+        close(gw->sigfd);
+    loop_free(&gw->loop);
+    reg_free(&gw->reg);
+    user_store_free(&gw->users);
+    tls_ctx_free(&gw->tls);
+    config_free(&gw->cfg);
+    buf_free(&gw->scratch);
+}

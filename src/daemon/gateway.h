@@ -1,0 +1,181 @@
+/* tsgwd internals shared by the daemon's files: the gateway, client connections and tunnels.
+ *
+ * Life cycle of a tunnel (docs/internals.md):
+ *   accept -> TLS -> HTTP request(s) + NTLM -> 101 (WebSocket) or 200 (+ legacy IN pairing)
+ *   -> HANDSHAKE -> TUNNEL_CREATE -> TUNNEL_AUTH (CAP) -> CHANNEL_CREATE (RAP, connect)
+ *   -> relay -> close (one path: tunnel_close) -> reap after the event batch.
+ * Objects are never freed inside a callback: they are marked dead and reaped after the batch. */
+#ifndef TSGW_DAEMON_GATEWAY_H
+#define TSGW_DAEMON_GATEWAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "auth/ntlm.h"
+#include "auth/users.h"
+#include "conf/config.h"
+#include "core/buf.h"
+#include "http/http.h"
+#include "net/loop.h"
+#include "registry/registry.h"
+#include "tls/tls.h"
+#include "websocket/ws.h"
+
+struct tunnel;
+struct gateway;
+
+enum conn_phase {
+    CONN_TLS,           /* TLS handshake */
+    CONN_HTTP,          /* reading requests, NTLM rounds */
+    CONN_WS,            /* WebSocket: the whole tunnel on this connection */
+    CONN_LEGACY_OUT,    /* legacy OUT: server -> client packets after the seed */
+    CONN_LEGACY_IN_HDR, /* legacy IN: authenticated, waiting for the streaming request */
+    CONN_LEGACY_IN_BODY,/* legacy IN: client -> server packets in the request body */
+    CONN_DEAD,
+};
+
+struct conn {
+    struct gateway *gw;
+    struct io io;
+    SSL *ssl;
+    int phase;
+    struct buf in;  /* decrypted, not yet processed */
+    struct buf out; /* waiting for SSL_write */
+    struct http_parser hp;
+    struct ntlm_ctx *ntlm; /* only while an NTLM exchange is in progress */
+    int auth_rounds;
+    char auth_scheme[16];  /* "NTLM" or "Negotiate", as the client used it */
+    bool authed;
+    char identity[NTLM_NAME_MAX];
+    char full_name[USERS_FULLNAME_MAX];
+    char groups[USERS_GROUPS_MAX];
+    char conn_id[80]; /* RDG-Connection-Id */
+    struct ws_decoder ws;
+    struct http_chunked chunked;
+    bool body_chunked;
+    struct tunnel *tun;
+    struct sockaddr_storage peer;
+    char peer_str[64];
+    uint64_t deadline_ms; /* 0 = none */
+    bool counted_unauth;
+    bool close_after_flush;
+    bool want_read_for_write;  /* SSL_write asked for readability */
+    bool want_write_for_read;  /* SSL_read asked for writability */
+    bool in_ready_list;
+    bool dead;
+    struct conn *next, *prev;     /* all connections */
+    struct conn *ready_next;      /* connections to read without waiting for epoll */
+    struct conn *reap_next;
+};
+
+enum tunnel_state {
+    TUN_WAIT_IN,       /* legacy: OUT authenticated, IN channel not yet paired */
+    TUN_INITIALIZED,   /* waiting for HANDSHAKE_REQUEST */
+    TUN_HANDSHAKED,    /* waiting for TUNNEL_CREATE */
+    TUN_CREATED,       /* waiting for TUNNEL_AUTH */
+    TUN_AUTHORIZED,    /* waiting for CHANNEL_CREATE */
+    TUN_CONNECTING,    /* target connect in progress */
+    TUN_OPEN,          /* relaying */
+    TUN_CLOSING,       /* CLOSE_CHANNEL sent, waiting for the response or the grace timer */
+    TUN_DEAD,
+};
+
+#define TUN_MAX_CANDIDATES 16
+
+struct tunnel {
+    struct gateway *gw;
+    uint64_t id;
+    int state;
+    bool websocket;
+    struct conn *out; /* server -> client (the WebSocket connection in WebSocket mode) */
+    struct conn *in;  /* client -> server (legacy), == out in WebSocket mode */
+    char conn_id[80];
+    struct buf pkt_in; /* client -> server TSGU byte stream, not yet parsed */
+    uint32_t client_caps, caps;
+    bool counted; /* counted against max-connections (after TUNNEL_CREATE) */
+    char client_name[256];
+    const struct policy_cap *cap;
+    /* target */
+    struct io tio;
+    bool target_connected;
+    bool target_eof;
+    struct buf to_target;
+    struct sockaddr_storage cand[TUN_MAX_CANDIDATES];
+    socklen_t cand_len[TUN_MAX_CANDIDATES];
+    char cand_name[TUN_MAX_CANDIDATES][256];
+    unsigned ncand, cur_cand;
+    uint32_t next_channel_id;
+    uint64_t deadline_ms;       /* pairing / setup / connect / close grace */
+    uint64_t next_keepalive_ms;
+    uint32_t close_status;      /* CLOSE_CHANNEL status we sent */
+    bool admin_closed;          /* ended by Disconnect / DisconnectUser / DisconnectProtocol */
+    struct reg_entry reg;       /* what Win32_TSGatewayConnection shows */
+    bool dead;
+    struct tunnel *next, *prev;
+    struct tunnel *pair_next;   /* legacy tunnels waiting for their IN channel */
+    struct tunnel *reap_next;
+};
+
+struct listener {
+    struct io io;
+    struct gateway *gw;
+    char addr[128];
+};
+
+struct gateway {
+    struct loop loop;
+    struct gw_config cfg;
+    char config_path[4096];
+    struct tls_ctx tls;
+    struct user_store users;
+    struct timespec users_mtime;
+    struct ntlm_server_config ntlm_cfg;
+    const char *spn_hosts[CONF_MAX_NAMES + 4];
+    struct http_limits http_lim;
+    struct registry reg;
+    struct listener listeners[CONF_MAX_LISTEN];
+    unsigned nlisteners;
+    struct conn *conns;
+    struct tunnel *tunnels;
+    struct tunnel *pairing;
+    struct conn *ready;
+    struct conn *reap_conns;
+    struct tunnel *reap_tunnels;
+    uint64_t next_tunnel_id;
+    uint32_t nconns, nunauth, ntunnels, nactive; /* nactive: counted against max-connections */
+    struct buf scratch;
+    bool stopping;
+    uint64_t stop_deadline_ms;
+    int sigfd;
+};
+
+/* gateway.c */
+int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz);
+int gw_run(struct gateway *gw);
+void gw_free(struct gateway *gw);
+void conn_close(struct conn *c, const char *why);
+void conn_flush(struct conn *c);
+void conn_update_io(struct conn *c);
+void conn_mark_ready(struct conn *c);
+void conn_after_flush_close(struct conn *c);
+bool conn_can_read(const struct conn *c);
+
+/* tunnel.c */
+struct tunnel *tunnel_new(struct gateway *gw, struct conn *out, bool websocket);
+/* Processes buffered client packets (called after new bytes reached t->pkt_in). */
+void tunnel_process(struct tunnel *t);
+/* Hard close: logs, unregisters, closes both sides. Safe to call more than once. */
+void tunnel_close(struct tunnel *t, const char *why);
+/* Graceful server-initiated close: CLOSE_CHANNEL(status) in the data phase, then a short grace
+ * for the client's CLOSE_CHANNEL_RESPONSE before the hard close. */
+void tunnel_begin_close(struct tunnel *t, uint32_t status, const char *why);
+/* Timers: called from the periodic sweep. */
+void tunnel_tick(struct tunnel *t, uint64_t now);
+/* The client connection c drained its output: resume target reads if they were paused. */
+void tunnel_on_client_drained(struct tunnel *t);
+/* Writes a whole TSGU packet (already built) towards the client. */
+void tunnel_emit(struct tunnel *t, const uint8_t *pkt, size_t len);
+void tunnel_reap(struct tunnel *t);
+
+#endif

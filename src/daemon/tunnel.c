@@ -1,0 +1,788 @@
+/* The MS-TSGU server state machine of one tunnel, the target connection and the relay. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "daemon/gateway.h"
+#include "policy/policy.h"
+#include "tsgu/tsgu.h"
+
+#define SERVER_CAPS (TSGU_CAP_IDLE_TIMEOUT | TSGU_CAP_SERVICE_MSG)
+#define TARGET_READ 65535 /* one DATA packet's worth */
+
+static void target_on_io(struct io *io, uint32_t events);
+
+/* ---------- events ---------- */
+
+static void ev_common(struct event_line *e, int id, const struct tunnel *t)
+{
+    ev_begin(e, id);
+    ev_str(e, "Username", t->reg.user);
+    ev_str(e, "IpAddress", t->reg.client_addr);
+    ev_u64(e, "TunnelId", t->id);
+}
+
+static void log_simple_event(const struct tunnel *t, int id, const char *resource,
+                             uint32_t error, const char *reason)
+{
+    struct event_line e;
+    ev_common(&e, id, t);
+    ev_str(&e, "AuthType", "NTLM");
+    if (resource)
+        ev_str(&e, "Resource", resource);
+    ev_str(&e, "ConnectionProtocol", "HTTP");
+    ev_u64(&e, "ErrorCode", error);
+    if (reason)
+        ev_str(&e, "Reason", reason);
+    ev_end(&e);
+}
+
+/* ---------- creation ---------- */
+
+struct tunnel *tunnel_new(struct gateway *gw, struct conn *out, bool websocket)
+{
+    if (gw->cfg.lim.max_tunnels && gw->ntunnels >= gw->cfg.lim.max_tunnels)
+        return NULL;
+    struct tunnel *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->gw = gw;
+    t->id = gw->next_tunnel_id++;
+    t->websocket = websocket;
+    t->out = out;
+    t->in = websocket ? out : NULL;
+    t->state = TUN_INITIALIZED;
+    t->tio.fd = -1;
+    t->tio.cb = target_on_io;
+    t->next_channel_id = 1;
+    t->deadline_ms = now_ms() + gw->cfg.lim.setup_ms;
+    t->pkt_in.cap_limit = 4u * gw->cfg.lim.max_packet;
+    t->to_target.cap_limit = (size_t)gw->cfg.lim.relay_buffer + 2u * gw->cfg.lim.max_packet;
+    str_copy(t->reg.user, out->identity, sizeof t->reg.user);
+    str_copy(t->reg.full_name, out->full_name, sizeof t->reg.full_name);
+    str_copy(t->reg.client_addr, out->peer_str, sizeof t->reg.client_addr);
+    t->reg.tunnel_id = t->id;
+    t->reg.transport = REG_TRANSPORT_HTTP;
+    t->reg.websocket = websocket;
+    t->reg.owner = t;
+    out->tun = t;
+    t->next = gw->tunnels;
+    if (gw->tunnels)
+        gw->tunnels->prev = t;
+    gw->tunnels = t;
+    gw->ntunnels++;
+    return t;
+}
+
+/* ---------- output ---------- */
+
+void tunnel_emit(struct tunnel *t, const uint8_t *pkt, size_t len)
+{
+    struct conn *c = t->out;
+    if (!c || c->dead)
+        return;
+    if (t->websocket) {
+        uint8_t h[10];
+        size_t hl = ws_frame_header(h, WS_OP_BINARY, len);
+        buf_append(&c->out, h, hl);
+    }
+    if (buf_append(&c->out, pkt, len) < 0) {
+        conn_close(c, "output buffer full");
+        return;
+    }
+    conn_flush(c);
+}
+
+static void emit_scratch(struct tunnel *t)
+{
+    struct buf *s = &t->gw->scratch;
+    tunnel_emit(t, buf_data(s), buf_len(s));
+    buf_clear(s);
+}
+
+/* ---------- close ---------- */
+
+static void unpair(struct tunnel *t)
+{
+    struct tunnel **pp = &t->gw->pairing;
+    for (; *pp; pp = &(*pp)->pair_next)
+        if (*pp == t) {
+            *pp = t->pair_next;
+            break;
+        }
+    t->pair_next = NULL;
+}
+
+static void close_target(struct tunnel *t)
+{
+    if (t->tio.fd >= 0) {
+        io_del(&t->gw->loop, &t->tio);
+        close(t->tio.fd);
+        t->tio.fd = -1;
+    }
+}
+
+static void log_disconnect(struct tunnel *t)
+{
+    uint64_t dur = (now_ms() - t->reg.connected_ms) / 1000;
+    struct event_line e;
+    /* 202: an administrator ended it; 303: it ended on its own */
+    ev_common(&e, t->admin_closed ? 202 : 303, t);
+    ev_str(&e, "Resource", t->reg.resource);
+    ev_u64(&e, "Port", t->reg.port);
+    ev_u64(&e, "ChannelId", t->reg.channel_id);
+    ev_u64(&e, "BytesReceived", t->reg.bytes_from_client);
+    ev_u64(&e, "BytesTransfered", t->reg.bytes_to_client);
+    ev_u64(&e, "SessionDuration", dur);
+    ev_str(&e, "ConnectionProtocol", "HTTP");
+    ev_end(&e);
+}
+
+void tunnel_close(struct tunnel *t, const char *why)
+{
+    if (!t || t->dead)
+        return;
+    struct gateway *gw = t->gw;
+    t->dead = true;
+    log_debug("tunnel %llu closed: %s", (unsigned long long)t->id, why);
+    if (t->reg.linked) {
+        log_disconnect(t);
+        reg_remove(&gw->reg, &t->reg);
+    }
+    unpair(t);
+    close_target(t);
+    if (t->counted) {
+        t->counted = false;
+        gw->nactive--;
+    }
+    struct conn *out = t->out, *in = t->in;
+    t->out = t->in = NULL;
+    t->state = TUN_DEAD;
+    if (out) {
+        out->tun = NULL;
+        /* let queued bytes (e.g. a final CLOSE_CHANNEL or error response) go out first */
+        if (buf_len(&out->out))
+            conn_after_flush_close(out);
+        else
+            conn_close(out, why);
+    }
+    if (in && in != out) {
+        in->tun = NULL;
+        conn_close(in, why);
+    }
+    t->reap_next = gw->reap_tunnels;
+    gw->reap_tunnels = t;
+}
+
+void tunnel_reap(struct tunnel *t)
+{
+    struct gateway *gw = t->gw;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        gw->tunnels = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    gw->ntunnels--;
+    buf_free(&t->pkt_in);
+    buf_free(&t->to_target);
+    free(t);
+}
+
+void tunnel_begin_close(struct tunnel *t, uint32_t status, const char *why)
+{
+    if (t->dead || t->state == TUN_CLOSING)
+        return;
+    if (t->state != TUN_OPEN) {
+        /* FreeRDP ignores CLOSE_CHANNEL during setup: just end the connection */
+        tunnel_close(t, why);
+        return;
+    }
+    log_debug("tunnel %llu closing: %s", (unsigned long long)t->id, why);
+    close_target(t);
+    t->state = TUN_CLOSING;
+    t->close_status = status;
+    t->deadline_ms = now_ms() + t->gw->cfg.lim.close_grace_ms;
+    buf_clear(&t->to_target);
+    tsgu_put_close_channel(&t->gw->scratch, status);
+    emit_scratch(t);
+}
+
+/* A setup request failed: send the matching response with a full HRESULT, then close. */
+static void refuse(struct tunnel *t, uint16_t req_type, uint32_t hr, const char *why)
+{
+    struct buf *s = &t->gw->scratch;
+    switch (req_type) {
+    case TSGU_PKT_HANDSHAKE_REQUEST:
+        tsgu_put_handshake_response(s, hr, 1, 0, TSGU_EXTAUTH_NONE);
+        break;
+    case TSGU_PKT_TUNNEL_CREATE:
+        tsgu_put_tunnel_response(s, hr, 0, 0, 0, NULL);
+        break;
+    case TSGU_PKT_TUNNEL_AUTH:
+        tsgu_put_tunnel_auth_response(s, hr, 0, 0, 0);
+        break;
+    case TSGU_PKT_CHANNEL_CREATE:
+        tsgu_put_channel_response(s, hr, 0, 0);
+        break;
+    default:
+        break;
+    }
+    log_info("tunnel %llu (%s from %s): %s -> %s", (unsigned long long)t->id, t->reg.user,
+             t->reg.client_addr, why, tsgu_hresult_name(hr) ? tsgu_hresult_name(hr) : "closed");
+    if (buf_len(s))
+        emit_scratch(t);
+    tunnel_close(t, why);
+}
+
+/* ---------- policy subject ---------- */
+
+struct subject_buf {
+    struct policy_subject s;
+    const char *groups[64];
+    char storage[USERS_GROUPS_MAX];
+};
+
+static void make_subject(const struct tunnel *t, struct subject_buf *sb)
+{
+    const struct conn *c = t->out;
+    memset(sb, 0, sizeof *sb);
+    sb->s.account = t->reg.user;
+    if (c)
+        str_copy(sb->storage, c->groups, sizeof sb->storage);
+    char *save = NULL;
+    for (char *g = strtok_r(sb->storage, ";", &save); g && sb->s.ngroups < 64;
+         g = strtok_r(NULL, ";", &save)) {
+        g = str_trim(g);
+        if (*g)
+            sb->groups[sb->s.ngroups++] = g;
+    }
+    sb->s.groups = sb->groups;
+}
+
+/* ---------- target connection ---------- */
+
+static void try_next_candidate(struct tunnel *t);
+
+static void channel_opened(struct tunnel *t)
+{
+    struct gateway *gw = t->gw;
+    t->target_connected = true;
+    t->state = TUN_OPEN;
+    t->deadline_ms = 0;
+    t->reg.channel_id = t->next_channel_id++;
+    t->reg.connected_us = now_realtime_us();
+    t->reg.connected_ms = now_ms();
+    t->reg.last_activity_ms = t->reg.connected_ms;
+    str_copy(t->reg.resource, t->cand_name[t->cur_cand], sizeof t->reg.resource);
+    const struct sockaddr *sa = (const struct sockaddr *)&t->cand[t->cur_cand];
+    t->reg.port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
+                                                 : ((const struct sockaddr_in6 *)sa)->sin6_port);
+    if (reg_add(&gw->reg, &t->reg) < 0)
+        log_warn("tunnel %llu: registry insert failed", (unsigned long long)t->id);
+    if (gw->cfg.lim.keepalive_ms)
+        t->next_keepalive_ms = now_ms() + gw->cfg.lim.keepalive_ms;
+    tsgu_put_channel_response(&gw->scratch, TSGU_S_OK, TSGU_CHANNEL_RESP_CHANNEL_ID,
+                              t->reg.channel_id);
+    emit_scratch(t);
+    char addr[64];
+    sockaddr_to_str(sa, addr, sizeof addr);
+    struct event_line e;
+    ev_common(&e, 302, t);
+    ev_str(&e, "Resource", t->reg.resource);
+    ev_u64(&e, "Port", t->reg.port);
+    ev_str(&e, "TargetAddress", addr);
+    ev_u64(&e, "ChannelId", t->reg.channel_id);
+    ev_str(&e, "ConnectionProtocol", "HTTP");
+    ev_str(&e, "Transport", t->websocket ? "websocket" : "legacy");
+    ev_end(&e);
+    uint32_t ev = EPOLLIN;
+    io_set(&gw->loop, &t->tio, ev);
+    /* client bytes may be waiting behind the CHANNEL_CREATE: the ready pass processes them */
+    if (t->in)
+        conn_mark_ready(t->in);
+}
+
+static void target_connect_done(struct tunnel *t)
+{
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (getsockopt(t->tio.fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+        err = errno;
+    if (err) {
+        char addr[64];
+        sockaddr_to_str((struct sockaddr *)&t->cand[t->cur_cand], addr, sizeof addr);
+        log_info("tunnel %llu: connect to %s (%s) failed: %s", (unsigned long long)t->id,
+                 t->cand_name[t->cur_cand], addr, strerror(err));
+        close_target(t);
+        t->cur_cand++;
+        try_next_candidate(t);
+        return;
+    }
+    channel_opened(t);
+}
+
+static void try_next_candidate(struct tunnel *t)
+{
+    struct gateway *gw = t->gw;
+    while (t->cur_cand < t->ncand) {
+        struct sockaddr *sa = (struct sockaddr *)&t->cand[t->cur_cand];
+        int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            t->tio.fd = fd;
+            if (connect(fd, sa, t->cand_len[t->cur_cand]) == 0) {
+                channel_opened(t);
+                return;
+            }
+            if (errno == EINPROGRESS) {
+                t->state = TUN_CONNECTING;
+                t->deadline_ms = now_ms() + gw->cfg.lim.connect_ms;
+                io_set(&gw->loop, &t->tio, EPOLLOUT);
+                return;
+            }
+            close(fd);
+            t->tio.fd = -1;
+        }
+        t->cur_cand++;
+    }
+    const char *res = t->ncand ? t->cand_name[0] : "";
+    log_simple_event(t, 304, res, TSGU_E_PROXY_TS_CONNECTFAILED, "target unreachable");
+    refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_TS_CONNECTFAILED, "cannot reach the target");
+}
+
+/* Resolves one requested name (an address literal needs no DNS) into candidates allowed by a
+ * RAP. Returns the number of candidates added; sets *rap_denied when the name resolved but no
+ * RAP allowed it. */
+static unsigned add_candidates(struct tunnel *t, const char *requested, uint16_t port,
+                               const struct policy_subject *subj, bool *rap_denied,
+                               char *matched_rap, size_t rapsz)
+{
+    char host[256];
+    int port_in_name = -1;
+    if (policy_normalize_host(requested, host, sizeof host, &port_in_name) < 0)
+        return 0;
+    if (port_in_name > 0)
+        port = (uint16_t)port_in_name;
+    /* first check by name alone: a RAP that lists host names may allow it without DNS tricks */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%u", port);
+    struct addrinfo *ai = NULL;
+    int r = getaddrinfo(host, portstr, &hints, &ai);
+    if (r != 0) {
+        log_info("tunnel %llu: cannot resolve %s: %s", (unsigned long long)t->id, host,
+                 gai_strerror(r));
+        return 0;
+    }
+    unsigned added = 0;
+    for (struct addrinfo *p = ai; p && t->ncand < TUN_MAX_CANDIDATES; p = p->ai_next) {
+        const struct policy_rap *rap =
+            policy_check_rap(&t->gw->cfg.policy, subj, host, p->ai_addr, port);
+        if (!rap) {
+            *rap_denied = true;
+            continue;
+        }
+        str_copy(matched_rap, rap->name, rapsz);
+        memcpy(&t->cand[t->ncand], p->ai_addr, p->ai_addrlen);
+        t->cand_len[t->ncand] = p->ai_addrlen;
+        str_copy(t->cand_name[t->ncand], host, sizeof t->cand_name[0]);
+        t->ncand++;
+        added++;
+    }
+    freeaddrinfo(ai);
+    return added;
+}
+
+/* ---------- packet handlers ---------- */
+
+static void on_handshake(struct tunnel *t, const struct tsgu_handshake_request *h)
+{
+    if (h->ver_major != 1) {
+        refuse(t, TSGU_PKT_HANDSHAKE_REQUEST, TSGU_E_PROXY_NOTSUPPORTED, "unsupported version");
+        return;
+    }
+    if (h->ext_auth != TSGU_EXTAUTH_NONE) {
+        /* HTTP-level NTLM already authenticated this client; PAA/smart card/SSPI_NTLM are not
+         * offered */
+        refuse(t, TSGU_PKT_HANDSHAKE_REQUEST, TSGU_E_PROXY_UNSUPPORTED_AUTHENTICATION_METHOD,
+               "extended authentication requested");
+        return;
+    }
+    tsgu_put_handshake_response(&t->gw->scratch, TSGU_S_OK, 1, 0, TSGU_EXTAUTH_NONE);
+    emit_scratch(t);
+    t->state = TUN_HANDSHAKED;
+}
+
+static void on_tunnel_create(struct tunnel *t, const struct tsgu_tunnel_create *tc)
+{
+    struct gateway *gw = t->gw;
+    if (tc->fields & (TSGU_TUNNEL_CREATE_PAA_COOKIE | TSGU_TUNNEL_CREATE_REAUTH)) {
+        refuse(t, TSGU_PKT_TUNNEL_CREATE, TSGU_E_PROXY_UNSUPPORTED_AUTHENTICATION_METHOD,
+               "PAA cookie or reauthentication not supported");
+        return;
+    }
+    if (gw->cfg.max_connections && gw->nactive >= gw->cfg.max_connections) {
+        log_simple_event(t, 203, NULL, TSGU_E_PROXY_MAXCONNECTIONSREACHED,
+                         "maximum connections reached");
+        refuse(t, TSGU_PKT_TUNNEL_CREATE, TSGU_E_PROXY_MAXCONNECTIONSREACHED,
+               "maximum connections reached");
+        return;
+    }
+    t->counted = true;
+    gw->nactive++;
+    t->client_caps = tc->caps;
+    t->caps = tc->caps & SERVER_CAPS;
+    tsgu_put_tunnel_response(&gw->scratch, TSGU_S_OK,
+                             TSGU_TUNNEL_RESP_TUNNEL_ID | TSGU_TUNNEL_RESP_CAPS, (uint32_t)t->id,
+                             t->caps, NULL);
+    emit_scratch(t);
+    t->state = TUN_CREATED;
+}
+
+static void on_tunnel_auth(struct tunnel *t, const struct tsgu_tunnel_auth *ta)
+{
+    struct gateway *gw = t->gw;
+    str_copy(t->client_name, ta->client_name, sizeof t->client_name);
+    struct subject_buf sb;
+    make_subject(t, &sb);
+    const struct policy_cap *cap = policy_check_cap(&gw->cfg.policy, &sb.s);
+    if (!cap) {
+        log_simple_event(t, 201, NULL, TSGU_E_PROXY_NAP_ACCESSDENIED,
+                         "no connection authorization policy allows this user");
+        refuse(t, TSGU_PKT_TUNNEL_AUTH, TSGU_E_PROXY_NAP_ACCESSDENIED, "CAP denied");
+        return;
+    }
+    t->cap = cap;
+    struct event_line e;
+    ev_common(&e, 200, t);
+    ev_str(&e, "AuthType", "NTLM");
+    ev_str(&e, "ConnectionProtocol", "HTTP");
+    ev_str(&e, "Policy", cap->name);
+    ev_str(&e, "ClientName", t->client_name);
+    ev_end(&e);
+    uint32_t idle_min = cap->idle_timeout_s ? (cap->idle_timeout_s + 59) / 60 : 0;
+    tsgu_put_tunnel_auth_response(&gw->scratch, TSGU_S_OK,
+                                  TSGU_TUNNEL_AUTH_RESP_REDIR_FLAGS |
+                                      TSGU_TUNNEL_AUTH_RESP_IDLE_TIMEOUT,
+                                  cap->redir_flags, idle_min);
+    emit_scratch(t);
+    t->state = TUN_AUTHORIZED;
+}
+
+static void on_channel_create(struct tunnel *t, const struct tsgu_channel_create *cc)
+{
+    if (cc->protocol != 3) {
+        refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_NOTSUPPORTED, "protocol is not RDP");
+        return;
+    }
+    struct subject_buf sb;
+    make_subject(t, &sb);
+    bool denied = false;
+    char rap[POLICY_NAME_MAX] = "";
+    unsigned total = (unsigned)cc->num_resources + cc->num_alt;
+    t->ncand = t->cur_cand = 0;
+    for (unsigned i = 0; i < total && t->ncand < TUN_MAX_CANDIDATES; i++)
+        add_candidates(t, cc->resources[i], cc->port, &sb.s, &denied, rap, sizeof rap);
+    if (!t->ncand) {
+        const char *res = cc->num_resources ? cc->resources[0] : "";
+        if (denied || total) {
+            log_simple_event(t, 301, res, TSGU_E_PROXY_RAP_ACCESSDENIED,
+                             denied ? "no resource authorization policy allows this resource"
+                                    : "resource name not valid or not resolvable");
+            refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_RAP_ACCESSDENIED, "RAP denied");
+        } else {
+            refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_INTERNALERROR, "no resource");
+        }
+        return;
+    }
+    struct event_line e;
+    ev_common(&e, 300, t);
+    ev_str(&e, "Resource", t->cand_name[0]);
+    ev_str(&e, "Policy", rap);
+    ev_end(&e);
+    try_next_candidate(t);
+}
+
+static void write_target(struct tunnel *t);
+
+static void on_data(struct tunnel *t, const uint8_t *d, uint16_t len)
+{
+    t->reg.bytes_from_client += len;
+    t->reg.last_activity_ms = now_ms();
+    if (!len)
+        return;
+    if (buf_len(&t->to_target) == 0 && t->tio.fd >= 0) {
+        /* fast path: straight to the socket, buffer only what does not fit */
+        ssize_t n = send(t->tio.fd, d, len, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            tunnel_begin_close(t, TSGU_CLOSE_BAD_ARGUMENTS, "target write failed");
+            return;
+        }
+        if (n < 0)
+            n = 0;
+        d += n;
+        len = (uint16_t)(len - n);
+    }
+    if (len) {
+        if (buf_append(&t->to_target, d, len) < 0) {
+            tunnel_close(t, "target buffer overflow");
+            return;
+        }
+        io_set(&t->gw->loop, &t->tio, (t->tio.events | EPOLLOUT));
+    }
+}
+
+/* One whole packet in the current state. Returns false when the tunnel ended. */
+static bool dispatch(struct tunnel *t, const struct tsgu_packet *p)
+{
+    int st = t->state;
+    switch (p->type) {
+    case TSGU_PKT_HANDSHAKE_REQUEST:
+        if (st != TUN_INITIALIZED)
+            break;
+        on_handshake(t, &p->u.handshake);
+        return !t->dead;
+    case TSGU_PKT_TUNNEL_CREATE:
+        if (st != TUN_HANDSHAKED)
+            break;
+        on_tunnel_create(t, &p->u.tunnel_create);
+        return !t->dead;
+    case TSGU_PKT_TUNNEL_AUTH:
+        if (st != TUN_CREATED)
+            break;
+        on_tunnel_auth(t, &p->u.tunnel_auth);
+        return !t->dead;
+    case TSGU_PKT_CHANNEL_CREATE:
+        if (st != TUN_AUTHORIZED)
+            break;
+        on_channel_create(t, &p->u.channel_create);
+        return !t->dead;
+    case TSGU_PKT_DATA:
+        if (st == TUN_CLOSING)
+            return true; /* discarded after our CLOSE_CHANNEL */
+        if (st != TUN_OPEN)
+            break;
+        on_data(t, p->u.data.data, p->u.data.len);
+        return !t->dead;
+    case TSGU_PKT_KEEPALIVE:
+        /* accepted in any state after the handshake, and never echoed (FreeRDP echoes ours) */
+        if (st == TUN_INITIALIZED)
+            break;
+        return true;
+    case TSGU_PKT_CLOSE_CHANNEL:
+        if (st != TUN_OPEN && st != TUN_CLOSING)
+            break;
+        tsgu_put_close_channel_response(&t->gw->scratch, 0);
+        emit_scratch(t);
+        tunnel_close(t, "client closed the channel");
+        return false;
+    case TSGU_PKT_CLOSE_CHANNEL_RESPONSE:
+        if (st != TUN_CLOSING)
+            break;
+        tunnel_close(t, t->admin_closed ? "disconnected by an administrator"
+                                        : "close acknowledged");
+        return false;
+    default:
+        log_info("tunnel %llu: ignoring packet type 0x%x (%s)", (unsigned long long)t->id,
+                 p->type, tsgu_type_name(p->type));
+        return true;
+    }
+    /* a known packet in the wrong state */
+    char why[96];
+    snprintf(why, sizeof why, "%s out of order", tsgu_type_name(p->type));
+    refuse(t, p->type, TSGU_E_PROXY_INTERNALERROR, why);
+    return false;
+}
+
+void tunnel_process(struct tunnel *t)
+{
+    struct gateway *gw = t->gw;
+    while (!t->dead) {
+        if (t->state == TUN_WAIT_IN || t->state == TUN_CONNECTING)
+            return;
+        if (t->state == TUN_OPEN && buf_len(&t->to_target) >= gw->cfg.lim.relay_buffer)
+            return; /* backpressure: the client connection stops reading */
+        uint16_t type;
+        uint32_t len;
+        uint32_t max = t->state >= TUN_OPEN ? gw->cfg.lim.max_packet : gw->cfg.lim.max_setup_packet;
+        int r = tsgu_peek(buf_data(&t->pkt_in), buf_len(&t->pkt_in), max, &type, &len);
+        if (r < 0) {
+            log_info("tunnel %llu: invalid packet length from %s", (unsigned long long)t->id,
+                     t->reg.client_addr);
+            tunnel_close(t, "invalid packet length");
+            return;
+        }
+        if (r == 0 || buf_len(&t->pkt_in) < len)
+            return;
+        struct tsgu_packet p;
+        if (tsgu_parse(buf_data(&t->pkt_in), len, &p) < 0) {
+            char why[96];
+            snprintf(why, sizeof why, "malformed %s", tsgu_type_name(type));
+            refuse(t, type, TSGU_E_PROXY_INTERNALERROR, why);
+            return;
+        }
+        /* Consumed before dispatch: handlers never append to pkt_in, so the bytes p points to
+         * stay in place until the next append. */
+        buf_consume(&t->pkt_in, len);
+        if (!dispatch(t, &p))
+            return;
+    }
+}
+
+/* ---------- relay ---------- */
+
+static void write_target(struct tunnel *t)
+{
+    while (buf_len(&t->to_target)) {
+        ssize_t n = send(t->tio.fd, buf_data(&t->to_target), buf_len(&t->to_target),
+                         MSG_NOSIGNAL);
+        if (n > 0) {
+            buf_consume(&t->to_target, (size_t)n);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        tunnel_begin_close(t, TSGU_CLOSE_BAD_ARGUMENTS, "target write failed");
+        return;
+    }
+    buf_shrink_if_empty(&t->to_target);
+    /* drained: the client side may read again */
+    if (t->in) {
+        conn_mark_ready(t->in);
+        conn_update_io(t->in);
+    }
+}
+
+static bool client_has_room(const struct tunnel *t)
+{
+    return t->out && !t->out->dead && buf_len(&t->out->out) < t->gw->cfg.lim.relay_buffer;
+}
+
+static void read_target(struct tunnel *t)
+{
+    /* header room: WebSocket (up to 4 bytes for a 16-bit length) + DATA header (10) */
+    uint8_t frame[14 + TARGET_READ];
+    unsigned loops = 0;
+    while (!t->dead && t->state == TUN_OPEN && client_has_room(t) && loops++ < 16) {
+        ssize_t n = recv(t->tio.fd, frame + 14, TARGET_READ, 0);
+        if (n > 0) {
+            size_t off = 4;
+            tsgu_data_header(frame + off, (uint16_t)n);
+            size_t pkt = 10 + (size_t)n;
+            if (t->websocket) {
+                uint8_t h[10];
+                size_t hl = ws_frame_header(h, WS_OP_BINARY, pkt);
+                off -= hl;
+                memcpy(frame + off, h, hl);
+                pkt += hl;
+            }
+            t->reg.bytes_to_client += (uint64_t)n;
+            t->reg.last_activity_ms = now_ms();
+            struct conn *c = t->out;
+            if (buf_append(&c->out, frame + off, pkt) < 0) {
+                conn_close(c, "output buffer full");
+                return;
+            }
+            conn_flush(c);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        t->target_eof = true;
+        log_debug("tunnel %llu: target closed (%s)", (unsigned long long)t->id,
+                  n == 0 ? "EOF" : strerror(errno));
+        tunnel_begin_close(t, TSGU_CLOSE_BAD_ARGUMENTS, "target closed the connection");
+        return;
+    }
+    if (!t->dead && t->tio.fd >= 0) {
+        uint32_t ev = (client_has_room(t) ? EPOLLIN : 0) |
+                      (buf_len(&t->to_target) ? EPOLLOUT : 0);
+        io_set(&t->gw->loop, &t->tio, ev);
+    }
+}
+
+void tunnel_on_client_drained(struct tunnel *t)
+{
+    if (t->dead || t->state != TUN_OPEN || t->tio.fd < 0)
+        return;
+    if (!(t->tio.events & EPOLLIN))
+        read_target(t);
+}
+
+static void target_on_io(struct io *io, uint32_t events)
+{
+    struct tunnel *t = (struct tunnel *)((char *)io - offsetof(struct tunnel, tio));
+    if (t->dead)
+        return;
+    if (t->state == TUN_CONNECTING) {
+        if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            target_connect_done(t);
+        return;
+    }
+    if (events & EPOLLOUT)
+        write_target(t);
+    if (!t->dead && events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        read_target(t);
+    if (!t->dead && t->tio.fd >= 0) {
+        uint32_t ev = (client_has_room(t) ? EPOLLIN : 0) |
+                      (buf_len(&t->to_target) ? EPOLLOUT : 0);
+        io_set(&t->gw->loop, &t->tio, ev);
+    }
+}
+
+/* ---------- timers ---------- */
+
+void tunnel_tick(struct tunnel *t, uint64_t now)
+{
+    struct gateway *gw = t->gw;
+    if (t->deadline_ms && now >= t->deadline_ms) {
+        switch (t->state) {
+        case TUN_WAIT_IN:
+            log_info("tunnel %llu: no IN channel within the pairing timeout",
+                     (unsigned long long)t->id);
+            tunnel_close(t, "pairing timeout");
+            return;
+        case TUN_CONNECTING:
+            log_info("tunnel %llu: connect to %s timed out", (unsigned long long)t->id,
+                     t->cand_name[t->cur_cand]);
+            close_target(t);
+            t->cur_cand++;
+            try_next_candidate(t);
+            return;
+        case TUN_CLOSING:
+            tunnel_close(t, "close grace expired");
+            return;
+        case TUN_OPEN:
+            break;
+        default:
+            log_info("tunnel %llu: setup not completed in time", (unsigned long long)t->id);
+            tunnel_close(t, "setup timeout");
+            return;
+        }
+    }
+    if (t->state == TUN_OPEN && t->cap && t->cap->idle_timeout_s &&
+        now - t->reg.last_activity_ms >= (uint64_t)t->cap->idle_timeout_s * 1000) {
+        tunnel_begin_close(t, (t->client_caps & TSGU_CAP_IDLE_TIMEOUT)
+                                  ? TSGU_CLOSE_SESSIONTIMEOUT
+                                  : TSGU_CLOSE_CONNECTIONABORTED,
+                           "idle timeout");
+        return;
+    }
+    if (t->state == TUN_OPEN && gw->cfg.lim.keepalive_ms && now >= t->next_keepalive_ms) {
+        tsgu_put_keepalive(&gw->scratch);
+        emit_scratch(t);
+        t->next_keepalive_ms = now + gw->cfg.lim.keepalive_ms;
+    }
+}

@@ -1,0 +1,233 @@
+#include "tls/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "auth/ntlm.h"
+
+const char *tls_last_error(char *buf, size_t len)
+{
+    unsigned long e = ERR_get_error();
+    if (!e)
+        snprintf(buf, len, "unknown error");
+    else
+        ERR_error_string_n(e, buf, len);
+    ERR_clear_error();
+    return buf;
+}
+
+int tls_ctx_init(struct tls_ctx *t, const char *cert, const char *key, char *err, size_t errsz)
+{
+    char e[256];
+    memset(t, 0, sizeof *t);
+    t->ctx = SSL_CTX_new(TLS_server_method());
+    if (!t->ctx) {
+        snprintf(err, errsz, "SSL_CTX_new: %s", tls_last_error(e, sizeof e));
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                 SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                    SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
+    if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1) {
+        snprintf(err, errsz, "%s: %s", cert, tls_last_error(e, sizeof e));
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1) {
+        snprintf(err, errsz, "%s: %s", key, tls_last_error(e, sizeof e));
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(t->ctx) != 1) {
+        snprintf(err, errsz, "%s does not match %s", key, cert);
+        goto fail;
+    }
+    X509 *x = SSL_CTX_get0_certificate(t->ctx);
+    unsigned char *der = NULL;
+    int dlen = i2d_X509(x, &der);
+    if (dlen <= 0 || ntlm_cbt_from_cert_der(der, (size_t)dlen, t->cbt, &t->ncbt) < 0) {
+        OPENSSL_free(der);
+        snprintf(err, errsz, "%s: cannot compute channel bindings (unsupported key type?)", cert);
+        goto fail;
+    }
+    OPENSSL_free(der);
+    return 0;
+fail:
+    SSL_CTX_free(t->ctx);
+    t->ctx = NULL;
+    return -1;
+}
+
+void tls_ctx_free(struct tls_ctx *t)
+{
+    SSL_CTX_free(t->ctx);
+    t->ctx = NULL;
+}
+
+SSL *tls_accept_new(struct tls_ctx *t, int fd)
+{
+    SSL *s = SSL_new(t->ctx);
+    if (!s)
+        return NULL;
+    if (SSL_set_fd(s, fd) != 1) {
+        SSL_free(s);
+        return NULL;
+    }
+    SSL_set_accept_state(s);
+    return s;
+}
+
+void tls_conn_free(SSL *s)
+{
+    SSL_free(s);
+}
+
+static int map_err(SSL *s, int r)
+{
+    int e = SSL_get_error(s, r);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        return TLS_WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return TLS_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+        return TLS_EOF;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        /* an unexpected EOF without close_notify is how FreeRDP ends a tunnel */
+        return errno == 0 || errno == ECONNRESET || errno == EPIPE ? TLS_EOF : TLS_ERR;
+    case SSL_ERROR_SSL: {
+        unsigned long le = ERR_peek_error();
+        ERR_clear_error();
+        if (ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+            return TLS_EOF;
+        return TLS_ERR;
+    }
+    default:
+        ERR_clear_error();
+        return TLS_ERR;
+    }
+}
+
+int tls_handshake(SSL *s)
+{
+    errno = 0;
+    int r = SSL_do_handshake(s);
+    if (r == 1)
+        return 1;
+    int m = map_err(s, r);
+    return m == TLS_EOF ? TLS_ERR : m;
+}
+
+ssize_t tls_read(SSL *s, void *buf, size_t len)
+{
+    size_t got = 0;
+    errno = 0;
+    int r = SSL_read_ex(s, buf, len, &got);
+    if (r == 1)
+        return (ssize_t)got;
+    return map_err(s, 0);
+}
+
+ssize_t tls_write(SSL *s, const void *buf, size_t len)
+{
+    size_t put = 0;
+    errno = 0;
+    int r = SSL_write_ex(s, buf, len, &put);
+    if (r == 1)
+        return (ssize_t)put;
+    int m = map_err(s, 0);
+    return m == TLS_EOF ? TLS_ERR : m;
+}
+
+size_t tls_pending(SSL *s)
+{
+    int p = SSL_pending(s);
+    return p > 0 ? (size_t)p : 0;
+}
+
+void tls_shutdown(SSL *s)
+{
+    if (SSL_is_init_finished(s))
+        SSL_shutdown(s);
+    ERR_clear_error();
+}
+
+int tls_make_self_signed(const char *cert_path, const char *key_path, const char *cn, int days,
+                         char *err, size_t errsz)
+{
+    char e[256];
+    int rc = -1;
+    EVP_PKEY *pk = EVP_RSA_gen(2048);
+    X509 *x = X509_new();
+    FILE *f = NULL;
+    if (!pk || !x) {
+        snprintf(err, errsz, "key generation: %s", tls_last_error(e, sizeof e));
+        goto out;
+    }
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), (uint64_t)time(NULL));
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400);
+    X509_set_pubkey(x, pk);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, n);
+    char san[512];
+    snprintf(san, sizeof san, "DNS:%s,IP:127.0.0.1", cn);
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+    if (ext) {
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    ext = X509V3_EXT_conf_nid(NULL, &v3, NID_ext_key_usage, "serverAuth");
+    if (ext) {
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    if (!X509_sign(x, pk, EVP_sha256())) {
+        snprintf(err, errsz, "signing: %s", tls_last_error(e, sizeof e));
+        goto out;
+    }
+    int kfd = open(key_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (kfd < 0 || !(f = fdopen(kfd, "w"))) {
+        snprintf(err, errsz, "%s: %s", key_path, strerror(errno));
+        if (kfd >= 0)
+            close(kfd);
+        goto out;
+    }
+    if (!PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL)) {
+        snprintf(err, errsz, "%s: write failed", key_path);
+        goto out;
+    }
+    fclose(f);
+    f = fopen(cert_path, "w");
+    if (!f || !PEM_write_X509(f, x)) {
+        snprintf(err, errsz, "%s: %s", cert_path, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (f)
+        fclose(f);
+    X509_free(x);
+    EVP_PKEY_free(pk);
+    return rc;
+}

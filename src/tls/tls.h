@@ -1,0 +1,51 @@
+/* The only OpenSSL TLS user: server context, non-blocking handshake/read/write, and the
+ * self-signed certificate generator used by the embedded demo. */
+#ifndef TSGW_TLS_H
+#define TSGW_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+
+struct tls_ctx {
+    SSL_CTX *ctx;
+    uint8_t cbt[2][16]; /* accepted NTLM channel-binding values for our certificate */
+    unsigned ncbt;
+};
+
+/* Loads certificate chain and key (PEM), TLS 1.2+, and computes the channel bindings.
+ * 0, or -1 with a message in err. */
+int tls_ctx_init(struct tls_ctx *t, const char *cert, const char *key, char *err, size_t errsz);
+void tls_ctx_free(struct tls_ctx *t);
+
+/* Wraps an accepted, non-blocking socket. NULL on failure. */
+SSL *tls_accept_new(struct tls_ctx *t, int fd);
+void tls_conn_free(SSL *s);
+
+/* I/O results: > 0 bytes; TLS_EOF (peer closed); TLS_ERR; TLS_WANT_READ / TLS_WANT_WRITE. */
+#define TLS_EOF 0
+#define TLS_ERR (-1)
+#define TLS_WANT_READ (-2)
+#define TLS_WANT_WRITE (-3)
+
+/* 1 when established, or one of the negative results above. */
+int tls_handshake(SSL *s);
+ssize_t tls_read(SSL *s, void *buf, size_t len);
+ssize_t tls_write(SSL *s, const void *buf, size_t len);
+/* Bytes already decrypted and waiting in OpenSSL's buffer. */
+size_t tls_pending(SSL *s);
+/* Sends close_notify without waiting for the peer's. */
+void tls_shutdown(SSL *s);
+/* Text of the last OpenSSL error (for logs). */
+const char *tls_last_error(char *buf, size_t len);
+
+/* Writes a new RSA-2048 key and a self-signed SHA-256 certificate for cn (also as DNS SAN plus
+ * IP SAN 127.0.0.1), valid for days. Key file mode 0600. 0 or -1 with err. */
+int tls_make_self_signed(const char *cert_path, const char *key_path, const char *cn, int days,
+                         char *err, size_t errsz);
+
+#endif
