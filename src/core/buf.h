@@ -19,9 +19,11 @@ struct buf {
 
 #define BUF_INIT {0}
 
+/* An empty, never-allocated buffer yields NULL; computed as an integer so that "NULL + 0" is
+ * not pointer arithmetic on a null pointer. */
 static inline uint8_t *buf_data(const struct buf *b)
 {
-    return b->p + b->start;
+    return (uint8_t *)((uintptr_t)b->p + b->start);
 }
 
 static inline size_t buf_len(const struct buf *b)
@@ -37,7 +39,7 @@ int buf_reserve(struct buf *b, size_t n);
 
 static inline uint8_t *buf_tail(const struct buf *b)
 {
-    return b->p + b->end;
+    return (uint8_t *)((uintptr_t)b->p + b->end);
 }
 
 /* Marks n bytes written at buf_tail() (after buf_reserve). */

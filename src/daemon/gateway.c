@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "core/log.h"
+#include "daemon/admin.h"
 #include "core/util.h"
 #include "tsgu/tsgu.h"
 
@@ -838,6 +839,7 @@ static void sweep(struct gateway *gw)
     for (struct tunnel *t = gw->tunnels; t; t = t->next)
         if (!t->dead)
             tunnel_tick(t, now);
+    admin_sweep(gw, now);
 }
 
 static void reap(struct gateway *gw)
@@ -976,6 +978,7 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     memset(gw, 0, sizeof *gw);
     gw->sigfd = -1;
     gw->loop.epfd = -1;
+    gw->admin_io.fd = -1;
     str_copy(gw->config_path, config_path, sizeof gw->config_path);
     struct buf errors = BUF_INIT;
     int nerr = config_load(config_path, &gw->cfg, &errors);
@@ -1037,12 +1040,15 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     for (unsigned i = 0; i < cfg->nlisten; i++)
         if (listen_on(gw, cfg->listen[i], err, errsz) < 0)
             return -1;
+    if (admin_init(gw, err, errsz) < 0)
+        return -1;
     gw->next_tunnel_id = 1;
     return 0;
 }
 
 void gw_free(struct gateway *gw)
 {
+    admin_free(gw);
     for (unsigned i = 0; i < gw->nlisteners; i++)
         if (gw->listeners[i].io.fd >= 0)
             close(gw->listeners[i].io.fd);

@@ -24,6 +24,7 @@
 
 struct tunnel;
 struct gateway;
+struct admin_client;
 
 enum conn_phase {
     CONN_TLS,           /* TLS handshake */
@@ -145,6 +146,9 @@ struct gateway {
     uint64_t next_tunnel_id;
     uint32_t nconns, nunauth, ntunnels, nactive; /* nactive: counted against max-connections */
     struct buf scratch;
+    struct io admin_io;
+    struct admin_client *admin_clients;
+    uint32_t nadmin;
     bool stopping;
     uint64_t stop_deadline_ms;
     int sigfd;

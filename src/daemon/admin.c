@@ -1,0 +1,389 @@
+/* Admin socket: a Unix stream socket speaking the line protocol of mgmt/proto.h.
+ *
+ * Authorization comes from the peer's credentials (SO_PEERCRED): uid 0, or a member of the
+ * configured admin group. Everyone else gets WBEM_E_ACCESS_DENIED for every call. The socket
+ * file itself is mode 0660, group = admin group, so non-members are usually stopped by the
+ * kernel already; tsgwctl reports that case with the same code. */
+#include "daemon/admin.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "daemon/gateway.h"
+#include "daemon/provider.h"
+#include "mgmt/proto.h"
+#include "mgmt/schema.h"
+
+#define ADMIN_DEADLINE_MS 10000
+#define ADMIN_MAX_CLIENTS 64
+
+struct admin_client {
+    struct io io;
+    struct gateway *gw;
+    struct buf in, out;
+    bool admin;
+    uid_t uid;
+    uint64_t deadline_ms;
+    bool responded;
+    struct admin_client *next;
+};
+
+/* ---------- verbs (the command table) ---------- */
+
+struct verb {
+    const char *name;
+    int min_args, max_args;
+    uint32_t (*fn)(struct gateway *gw, char **args, int nargs, struct buf *body);
+    const char *usage;
+};
+
+struct emit_ctx {
+    struct buf *body;
+};
+
+static void put_line(struct buf *b, char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_put_u8(b, '\t');
+        mgmt_put_field(b, v[i]);
+    }
+    buf_put_u8(b, '\n');
+}
+
+static void put_header(struct buf *b, const struct cim_class *c)
+{
+    for (size_t i = 0; i < c->nprops; i++) {
+        if (i)
+            buf_put_u8(b, '\t');
+        mgmt_put_field(b, c->props[i].name);
+    }
+    buf_put_u8(b, '\n');
+}
+
+static int emit_instance(const struct cim_instance *in, void *ctx)
+{
+    struct emit_ctx *e = ctx;
+    put_line(e->body, (char **)in->values, in->cls->nprops);
+    return 0;
+}
+
+static uint32_t v_enumerate(struct gateway *gw, char **a, int n, struct buf *body)
+{
+    const struct cim_class *c = cim_find_class(a[0]);
+    if (!c)
+        return WBEM_E_INVALID_CLASS;
+    put_header(body, c);
+    struct emit_ctx e = {body};
+    provider_enumerate(gw, c, emit_instance, &e);
+    return 0;
+}
+
+static uint32_t v_get(struct gateway *gw, char **a, int n, struct buf *body)
+{
+    const struct cim_class *c = cim_find_class(a[0]);
+    if (!c)
+        return WBEM_E_INVALID_CLASS;
+    struct cim_instance in = {0};
+    uint32_t r = provider_get(gw, c, a[1], &in);
+    if (r == 0) {
+        put_header(body, c);
+        put_line(body, in.values, c->nprops);
+    }
+    cim_instance_clear(&in);
+    return r;
+}
+
+static uint32_t v_invoke(struct gateway *gw, char **a, int n, struct buf *body)
+{
+    const struct cim_class *c = cim_find_class(a[0]);
+    if (!c)
+        return WBEM_E_INVALID_CLASS;
+    const char *key = a[2] && a[2][0] ? a[2] : NULL;
+    struct cim_arg args[MGMT_MAX_FIELDS];
+    size_t nargs = 0;
+    for (int i = 3; i < n; i++) {
+        if (!a[i])
+            continue;
+        char *eq = strchr(a[i], '=');
+        if (eq) {
+            *eq = 0;
+            args[nargs++] = (struct cim_arg){a[i], eq + 1};
+        } else {
+            args[nargs++] = (struct cim_arg){a[i], NULL};
+        }
+    }
+    uint32_t ret = 0;
+    uint32_t r = provider_invoke(gw, c, a[1], key, args, nargs, &ret);
+    if (r)
+        return r;
+    buf_printf(body, "ReturnValue\t%u\n", ret);
+    return 0;
+}
+
+static uint32_t v_version(struct gateway *gw, char **a, int n, struct buf *body)
+{
+    buf_printf(body, "tsgwd\t" TSGW_VERSION "\n");
+    return 0;
+}
+
+static const struct verb verbs[] = {
+    {"enumerate", 1, 1, v_enumerate, "enumerate CLASS"},
+    {"get", 2, 2, v_get, "get CLASS KEY"},
+    {"invoke", 3, MGMT_MAX_FIELDS - 1, v_invoke, "invoke CLASS METHOD KEY|'' [NAME=VALUE...]"},
+    {"version", 0, 0, v_version, "version"},
+};
+
+/* ---------- access ---------- */
+
+static bool peer_is_admin(struct gateway *gw, uid_t uid, gid_t gid)
+{
+    if (uid == 0)
+        return true;
+    struct group *g = getgrnam(gw->cfg.admin_group);
+    if (!g)
+        return false;
+    if (gid == g->gr_gid)
+        return true;
+    struct passwd *pw = getpwuid(uid);
+    if (!pw)
+        return false;
+    gid_t groups[256];
+    int ng = 256;
+    if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &ng) < 0)
+        return false;
+    for (int i = 0; i < ng; i++)
+        if (groups[i] == g->gr_gid)
+            return true;
+    return false;
+}
+
+/* ---------- connection handling ---------- */
+
+static void client_free(struct admin_client *c)
+{
+    struct gateway *gw = c->gw;
+    for (struct admin_client **pp = (struct admin_client **)&gw->admin_clients; *pp;
+         pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    gw->nadmin--;
+    io_del(&gw->loop, &c->io);
+    close(c->io.fd);
+    buf_free(&c->in);
+    buf_free(&c->out);
+    free(c);
+}
+
+static void respond(struct admin_client *c, uint32_t status, const char *msg, struct buf *body)
+{
+    buf_printf(&c->out, "%s\t%u\t", MGMT_MAGIC, status);
+    mgmt_put_field(&c->out, msg);
+    buf_put_u8(&c->out, '\n');
+    if (body && buf_len(body))
+        buf_append(&c->out, buf_data(body), buf_len(body));
+    c->responded = true;
+}
+
+static void handle_line(struct admin_client *c, char *line)
+{
+    struct gateway *gw = c->gw;
+    char *f[MGMT_MAX_FIELDS];
+    int n = mgmt_split(line, f, MGMT_MAX_FIELDS);
+    if (n < 2 || !f[0] || strcmp(f[0], MGMT_MAGIC) != 0 || !f[1]) {
+        respond(c, WBEM_E_INVALID_PARAMETER, "malformed request (protocol " MGMT_MAGIC ")",
+                NULL);
+        return;
+    }
+    if (!c->admin) {
+        log_warn("admin socket: uid %u is not root nor in group '%s': access denied",
+                 (unsigned)c->uid, gw->cfg.admin_group);
+        respond(c, WBEM_E_ACCESS_DENIED, "access denied", NULL);
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+        const struct verb *v = &verbs[i];
+        if (strcmp(v->name, f[1]) != 0)
+            continue;
+        int nargs = n - 2;
+        if (nargs < v->min_args || nargs > v->max_args) {
+            respond(c, WBEM_E_INVALID_PARAMETER, v->usage, NULL);
+            return;
+        }
+        for (int k = 0; k < v->min_args; k++)
+            if (!f[2 + k] && !(v->fn == v_invoke && k == 2)) {
+                respond(c, WBEM_E_INVALID_PARAMETER, v->usage, NULL);
+                return;
+            }
+        struct buf body = BUF_INIT;
+        uint32_t r = v->fn(gw, f + 2, nargs, &body);
+        const char *name = wbem_code_name(r);
+        respond(c, r, name ? name : "error", &body);
+        buf_free(&body);
+        return;
+    }
+    respond(c, WBEM_E_INVALID_METHOD, "unknown verb", NULL);
+}
+
+static void client_flush(struct admin_client *c)
+{
+    while (buf_len(&c->out)) {
+        ssize_t n = send(c->io.fd, buf_data(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            io_set(&c->gw->loop, &c->io, EPOLLOUT);
+            return;
+        }
+        break;
+    }
+    client_free(c);
+}
+
+static void client_on_io(struct io *io, uint32_t events)
+{
+    struct admin_client *c = (struct admin_client *)io;
+    if (c->responded) {
+        client_flush(c);
+        return;
+    }
+    for (;;) {
+        if (buf_reserve(&c->in, 1024) < 0) {
+            respond(c, WBEM_E_INVALID_PARAMETER, "request too long", NULL);
+            client_flush(c);
+            return;
+        }
+        ssize_t n = recv(io->fd, buf_tail(&c->in), 1024, 0);
+        if (n > 0) {
+            buf_commit(&c->in, (size_t)n);
+            uint8_t *nl = memchr(buf_data(&c->in), '\n', buf_len(&c->in));
+            if (nl) {
+                *nl = 0;
+                handle_line(c, (char *)buf_data(&c->in));
+                client_flush(c);
+                return;
+            }
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        client_free(c);
+        return;
+    }
+}
+
+static void on_admin_accept(struct io *io, uint32_t events)
+{
+    struct gateway *gw = (struct gateway *)((char *)io - offsetof(struct gateway, admin_io));
+    for (int i = 0; i < 16; i++) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        if (gw->nadmin >= ADMIN_MAX_CLIENTS) {
+            close(fd);
+            continue;
+        }
+        struct ucred cred;
+        socklen_t cl = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
+            close(fd);
+            continue;
+        }
+        struct admin_client *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->gw = gw;
+        c->io.fd = fd;
+        c->io.cb = client_on_io;
+        c->uid = cred.uid;
+        c->admin = peer_is_admin(gw, cred.uid, cred.gid);
+        c->in.cap_limit = MGMT_MAX_REQUEST;
+        c->deadline_ms = now_ms() + ADMIN_DEADLINE_MS;
+        c->next = gw->admin_clients;
+        gw->admin_clients = c;
+        gw->nadmin++;
+        io_set(&gw->loop, &c->io, EPOLLIN);
+    }
+}
+
+void admin_sweep(struct gateway *gw, uint64_t now)
+{
+    struct admin_client *c = gw->admin_clients;
+    while (c) {
+        struct admin_client *next = c->next;
+        if (now >= c->deadline_ms)
+            client_free(c);
+        c = next;
+    }
+}
+
+int admin_init(struct gateway *gw, char *err, size_t errsz)
+{
+    const char *path = gw->cfg.admin_socket;
+    gw->admin_io.fd = -1;
+    if (!path[0])
+        return 0;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errsz, "admin-socket path too long: %s", path);
+        return -1;
+    }
+    str_copy(sa.sun_path, path, sizeof sa.sun_path);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errsz, "admin-socket %s exists and is not a socket", path);
+            return -1;
+        }
+        unlink(path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    mode_t old = umask(0117);
+    int r = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (r < 0 || listen(fd, 64) < 0) {
+        snprintf(err, errsz, "admin-socket %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct group *g = getgrnam(gw->cfg.admin_group);
+    if (g && chown(path, (uid_t)-1, g->gr_gid) < 0)
+        log_warn("admin-socket %s: cannot give it to group %s: %s", path, gw->cfg.admin_group,
+                 strerror(errno));
+    chmod(path, 0660);
+    gw->admin_io.fd = fd;
+    gw->admin_io.cb = on_admin_accept;
+    io_set(&gw->loop, &gw->admin_io, EPOLLIN);
+    log_info("admin socket %s (root%s%s)", path, g ? " and group " : "",
+             g ? gw->cfg.admin_group : "");
+    return 0;
+}
+
+void admin_free(struct gateway *gw)
+{
+    while (gw->admin_clients)
+        client_free(gw->admin_clients);
+    if (gw->admin_io.fd >= 0) {
+        io_del(&gw->loop, &gw->admin_io);
+        close(gw->admin_io.fd);
+        unlink(gw->cfg.admin_socket);
+        gw->admin_io.fd = -1;
+    }
+}
