@@ -84,11 +84,13 @@ start_xvfb() {
     echo ":$(head -n1 "$f")"
 }
 
-# start_target PORT NAME: freerdp-shadow-cli on 127.0.0.1:PORT with its own Xvfb (3 tries)
+# start_target PORT NAME: freerdp-shadow-cli on 127.0.0.1:PORT with its own Xvfb (3 tries);
+# sets TARGET_DISPLAY
 start_target() {
     local port=$1 name=$2 try d
     for try in 1 2 3; do
         d=$(start_xvfb) || continue
+        TARGET_DISPLAY=$d
         DISPLAY=$d WLOG_LEVEL=INFO stdbuf -oL -eL freerdp-shadow-cli /bind-address:127.0.0.1 \
             /port:"$port" -auth /sec:tls >"$WORK/$name.log" 2>&1 &
         PIDS+=($!)
@@ -143,6 +145,20 @@ xfr_bg() {
         >"$WORK/$name.log" 2>&1 </dev/null &
     XFR_PID=$!
     PIDS+=($XFR_PID)
+}
+
+# animate DISPLAY: keeps the target's screen changing, so RDP traffic flows both ways
+animate() {
+    ( for i in $(seq 1 600); do
+        DISPLAY=$1 xsetroot -solid "#$(printf '%02x%02x%02x' $((i * 37 % 256)) $((i * 91 % 256)) $((i * 13 % 256)))" 2>/dev/null
+        sleep 0.2
+      done ) &
+    PIDS+=($!)
+}
+
+# json_eval FILE PYTHON-EXPR: evaluates EXPR with j = the parsed JSON of FILE; prints the result
+json_eval() {
+    python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
 }
 
 has() { grep -q -- "$2" "$WORK/$1.log"; }
