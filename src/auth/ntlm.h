@@ -118,11 +118,33 @@ void ntlm_md4(const uint8_t *data, size_t len, uint8_t out[16]);
 /* RC4 over len bytes in place with a 16-byte key. */
 void ntlm_rc4(const uint8_t key[16], uint8_t *data, size_t len);
 
+/* RC4 with a key of any length 1..256 bytes (ntlm_rc4 is this with keylen 16). */
+void ntlm_rc4_keylen(const uint8_t *key, size_t keylen, uint8_t *data, size_t len);
+
 /* NT hash = MD4(UTF-16LE(password)). Returns 0 or -1 (invalid UTF-8). */
 int ntlm_nt_hash(const char *password_utf8, uint8_t out[16]);
 
 /* HMAC-MD5. Returns 0 or -1. */
 int ntlm_hmac_md5(const uint8_t *key, size_t keylen, const uint8_t *d1, size_t l1,
                   const uint8_t *d2, size_t l2, uint8_t out[16]);
+
+/* NTOWFv2 = HMAC-MD5(nthash, UTF-16LE(UPPER(user)) || UTF-16LE(domain)); the domain is used as
+ * given (not upper-cased). Returns 0 or -1 (invalid UTF-8, crypto failure). */
+int ntlm_ntowfv2(const uint8_t nthash[16], const char *user_utf8, const char *domain_utf8,
+                 uint8_t out[16]);
+
+/* MsvAvChannelBindings value for a tls-server-end-point certificate hash h (hlen bytes):
+ * MD5 of the RFC 4121 channel-binding struct with empty addresses and application data
+ * "tls-server-end-point:" || h. Returns 0 or -1. */
+int ntlm_cbt_from_hash(const uint8_t *h, size_t hlen, uint8_t out[16]);
+
+/* ---- tests only ---- */
+
+/* Puts c in the "CHALLENGE sent" state with the given NEGOTIATE (may be NULL/0) and CHALLENGE
+ * bytes, as if ntlm_accept_negotiate had produced them at monotonic time issued_ms: the flags,
+ * ServerChallenge and MsvAvTimestamp (if any) are taken from the CHALLENGE. Lets the unit tests
+ * replay captured exchanges (MS-NLMP 4.2.4). Returns NTLM_OK or NTLM_ERR_MALFORMED. */
+int ntlm_ctx_set_challenge_for_test(struct ntlm_ctx *c, const uint8_t *negotiate, size_t nlen,
+                                    const uint8_t *challenge, size_t clen, uint64_t issued_ms);
 
 #endif

@@ -1,0 +1,800 @@
+/* NTLMv2 acceptor: NEGOTIATE -> CHALLENGE, AUTHENTICATE verification (MS-NLMP, server side).
+ *
+ * The step numbers in the comments refer to the verification steps of
+ * /work/shared/spec/ms-nlmp-server.md section 2.2; docs/ntlm.md explains the design. */
+#include "auth/ntlm.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "core/utf16.h"
+
+/* ---- constants ---- */
+
+/* Context state; the low byte is the phase, ST_F_TIMESTAMP records that the CHALLENGE carried an
+ * MsvAvTimestamp (so the AUTHENTICATE must echo it). */
+enum { ST_INIT = 0, ST_CHALLENGED = 1, ST_SPENT = 2 };
+#define ST_PHASE_MASK 0xff
+#define ST_F_TIMESTAMP 0x100
+
+#define NTLMSSP_NEGOTIATE_UNICODE 0x00000001u
+#define NTLMSSP_NEGOTIATE_OEM 0x00000002u
+#define NTLMSSP_REQUEST_TARGET 0x00000004u
+#define NTLMSSP_NEGOTIATE_SIGN 0x00000010u
+#define NTLMSSP_NEGOTIATE_SEAL 0x00000020u
+#define NTLMSSP_NEGOTIATE_NTLM 0x00000200u
+#define NTLMSSP_NEGOTIATE_ANONYMOUS 0x00000800u
+#define NTLMSSP_NEGOTIATE_OEM_DOMAIN_SUPPLIED 0x00001000u
+#define NTLMSSP_NEGOTIATE_OEM_WORKSTATION_SUPPLIED 0x00002000u
+#define NTLMSSP_NEGOTIATE_ALWAYS_SIGN 0x00008000u
+#define NTLMSSP_TARGET_TYPE_DOMAIN 0x00010000u
+#define NTLMSSP_TARGET_TYPE_SERVER 0x00020000u
+#define NTLMSSP_NEGOTIATE_ESS 0x00080000u
+#define NTLMSSP_NEGOTIATE_TARGET_INFO 0x00800000u
+#define NTLMSSP_NEGOTIATE_VERSION 0x02000000u
+#define NTLMSSP_NEGOTIATE_128 0x20000000u
+#define NTLMSSP_NEGOTIATE_KEY_EXCH 0x40000000u
+#define NTLMSSP_NEGOTIATE_56 0x80000000u
+
+enum {
+    AV_EOL = 0,
+    AV_NB_COMPUTER = 1,
+    AV_NB_DOMAIN = 2,
+    AV_DNS_COMPUTER = 3,
+    AV_DNS_DOMAIN = 4,
+    AV_DNS_TREE = 5,
+    AV_FLAGS = 6,
+    AV_TIMESTAMP = 7,
+    AV_SINGLE_HOST = 8,
+    AV_TARGET_NAME = 9,
+    AV_CHANNEL_BINDINGS = 10,
+};
+#define AV_FLAG_MIC_PRESENT 0x2u
+
+#define CHALLENGE_HEADER_LEN 56 /* with VERSION */
+#define AUTH_HEADER_MIN 64      /* up to NegotiateFlags */
+#define AUTH_MIC_OFFSET 72
+#define AUTH_HEADER_WITH_MIC 88
+#define NTLMV2_BLOB_AV_OFFSET 28 /* in the blob (NtChallengeResponse minus NTProofStr) */
+#define NTLMV2_RESPONSE_MIN 48   /* 16 NTProofStr + 28 blob header + 4 MsvAvEOL */
+#define DEFAULT_LIFETIME_S 300
+
+static const uint8_t ntlmssp_sig[8] = {'N', 'T', 'L', 'M', 'S', 'S', 'P', 0};
+/* VERSION we send: 10.0.20348, NTLMSSP_REVISION_W2K3 (0x0F). Informational only. */
+static const uint8_t server_version[8] = {0x0a, 0x00, 0x7c, 0x4f, 0x00, 0x00, 0x00, 0x0f};
+static const char cbt_prefix[] = "tls-server-end-point:";
+
+/* ---- little-endian readers ---- */
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+    return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32);
+}
+
+/* Start of a buffer's data, never a null pointer (an empty buf has p == NULL). */
+static const uint8_t *bdata(const struct buf *b)
+{
+    return b->p ? b->p + b->start : (const uint8_t *)"";
+}
+
+/* ---- crypto helpers ---- */
+
+struct piece {
+    const uint8_t *p;
+    size_t n;
+};
+
+/* HMAC-MD5 over the concatenation of n pieces (EVP_MAC, default provider). */
+static int hmac_md5_pieces(const uint8_t *key, size_t keylen, const struct piece *v, size_t n,
+                           uint8_t out[16])
+{
+    int rc = -1;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+    EVP_MAC_CTX *mctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"MD5", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    size_t outl = 0;
+    static const uint8_t nokey[1] = {0};
+    if (!mctx)
+        goto out;
+    /* A zero-length key still has to be a valid pointer for EVP_MAC_init to set it. */
+    if (!EVP_MAC_init(mctx, keylen ? key : nokey, keylen, params))
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].n && !EVP_MAC_update(mctx, v[i].p, v[i].n))
+            goto out;
+    if (!EVP_MAC_final(mctx, out, &outl, 16) || outl != 16)
+        goto out;
+    rc = 0;
+out:
+    EVP_MAC_CTX_free(mctx);
+    EVP_MAC_free(mac);
+    return rc;
+}
+
+int ntlm_hmac_md5(const uint8_t *key, size_t keylen, const uint8_t *d1, size_t l1,
+                  const uint8_t *d2, size_t l2, uint8_t out[16])
+{
+    struct piece v[2] = {{d1, l1}, {d2, l2}};
+    return hmac_md5_pieces(key, keylen, v, 2, out);
+}
+
+static int md5_digest(const uint8_t *d, size_t n, uint8_t out[16])
+{
+    int rc = -1;
+    unsigned int outl = 0;
+    EVP_MD *md = EVP_MD_fetch(NULL, "MD5", NULL);
+    if (md && EVP_Digest(d, n, out, &outl, md, NULL) && outl == 16)
+        rc = 0;
+    EVP_MD_free(md);
+    return rc;
+}
+
+int ntlm_nt_hash(const char *password_utf8, uint8_t out[16])
+{
+    struct buf b = BUF_INIT;
+    int rc = -1;
+    if (password_utf8 && utf8_to_utf16le(&b, password_utf8) == 0) {
+        ntlm_md4(bdata(&b), buf_len(&b), out);
+        rc = 0;
+    }
+    if (b.p)
+        OPENSSL_cleanse(b.p, b.cap);
+    buf_free(&b);
+    return rc;
+}
+
+/* NTOWFv2 over the message's own UTF-16LE strings; only the user is upper-cased (step 6). */
+static int ntowfv2_utf16(const uint8_t nthash[16], const uint8_t *user16, size_t ulen,
+                         const uint8_t *dom16, size_t dlen, uint8_t out[16])
+{
+    uint8_t upper[2 * NTLM_NAME_MAX];
+    if (ulen > sizeof upper)
+        return -1;
+    if (ulen)
+        memcpy(upper, user16, ulen);
+    utf16le_upper(upper, ulen);
+    struct piece v[2] = {{upper, ulen}, {dom16, dlen}};
+    int rc = hmac_md5_pieces(nthash, 16, v, 2, out);
+    OPENSSL_cleanse(upper, sizeof upper);
+    return rc;
+}
+
+int ntlm_ntowfv2(const uint8_t nthash[16], const char *user_utf8, const char *domain_utf8,
+                 uint8_t out[16])
+{
+    struct buf u = BUF_INIT, d = BUF_INIT;
+    int rc = -1;
+    if (!user_utf8 || !domain_utf8)
+        return -1;
+    if (utf8_to_utf16le(&u, user_utf8) == 0 && utf8_to_utf16le(&d, domain_utf8) == 0)
+        rc = ntowfv2_utf16(nthash, bdata(&u), buf_len(&u), bdata(&d), buf_len(&d), out);
+    buf_free(&u);
+    buf_free(&d);
+    return rc;
+}
+
+int ntlm_cbt_from_hash(const uint8_t *h, size_t hlen, uint8_t out[16])
+{
+    /* gss_channel_bindings_struct flattened as in RFC 4121 4.1.1.2: initiator addrtype and
+     * address length, acceptor addrtype and address length (all zero), then the length of the
+     * application data and the data itself; all integers little-endian. */
+    uint8_t tmp[20 + sizeof cbt_prefix - 1 + EVP_MAX_MD_SIZE];
+    size_t plen = sizeof cbt_prefix - 1;
+    if (!h || hlen == 0 || hlen > EVP_MAX_MD_SIZE)
+        return -1;
+    size_t alen = plen + hlen;
+    memset(tmp, 0, 16);
+    tmp[16] = (uint8_t)alen;
+    tmp[17] = (uint8_t)(alen >> 8);
+    tmp[18] = 0;
+    tmp[19] = 0;
+    memcpy(tmp + 20, cbt_prefix, plen);
+    memcpy(tmp + 20 + plen, h, hlen);
+    return md5_digest(tmp, 20 + alen, out);
+}
+
+int ntlm_cbt_from_cert_der(const uint8_t *der, size_t len, uint8_t out[2][16], unsigned *n)
+{
+    int rc = -1;
+    X509 *x = NULL;
+    uint8_t h[EVP_MAX_MD_SIZE];
+    unsigned int hl = 0;
+    uint8_t alt[16];
+    if (!der || !out || !n || len == 0 || len > LONG_MAX)
+        return -1;
+    *n = 0;
+    const unsigned char *p = der;
+    x = d2i_X509(NULL, &p, (long)len);
+    if (!x || p != der + len)
+        goto out;
+    int mdnid = NID_undef, pknid = NID_undef;
+    if (!X509_get_signature_info(x, &mdnid, &pknid, NULL, NULL))
+        goto out;
+    /* RFC 5929 4.1: the signature's hash, with MD5 and SHA-1 upgraded to SHA-256. Signatures
+     * without a separate hash (Ed25519/Ed448) have no defined value. */
+    if (mdnid == NID_md5 || mdnid == NID_sha1 || mdnid == NID_md5_sha1)
+        mdnid = NID_sha256;
+    if (mdnid == NID_undef)
+        goto out;
+    const EVP_MD *md = EVP_get_digestbynid(mdnid);
+    if (!md || !X509_digest(x, md, h, &hl) || ntlm_cbt_from_hash(h, hl, out[0]) < 0)
+        goto out;
+    *n = 1;
+    /* FreeRDP 2.x always hashes with SHA-256 whatever the signature algorithm. */
+    if (!X509_digest(x, EVP_sha256(), h, &hl) || ntlm_cbt_from_hash(h, hl, alt) < 0) {
+        *n = 0;
+        goto out;
+    }
+    if (memcmp(alt, out[0], 16) != 0) {
+        memcpy(out[1], alt, 16);
+        *n = 2;
+    }
+    rc = 0;
+out:
+    X509_free(x);
+    return rc;
+}
+
+/* ---- misc public helpers ---- */
+
+const char *ntlm_strerror(int status)
+{
+    switch (status) {
+    case NTLM_OK:
+        return "ok";
+    case NTLM_ERR_MALFORMED:
+        return "malformed NTLM message";
+    case NTLM_ERR_STATE:
+        return "NTLM message out of order";
+    case NTLM_ERR_UNSUPPORTED:
+        return "unsupported NTLM variant (anonymous, LM/NTLMv1 or missing flags)";
+    case NTLM_ERR_BAD_CREDENTIALS:
+        return "bad credentials";
+    case NTLM_ERR_MIC:
+        return "NTLM MIC missing or wrong";
+    case NTLM_ERR_CBT:
+        return "channel binding missing or wrong";
+    case NTLM_ERR_TARGET:
+        return "target name (SPN) not accepted";
+    case NTLM_ERR_EXPIRED:
+        return "challenge expired or timestamp not echoed";
+    case NTLM_ERR_INTERNAL:
+        return "internal error";
+    default:
+        return "unknown NTLM status";
+    }
+}
+
+uint64_t ntlm_filetime_from_unix(uint64_t unix_seconds)
+{
+    return (unix_seconds + 11644473600ull) * 10000000ull;
+}
+
+void ntlm_ctx_init(struct ntlm_ctx *c)
+{
+    memset(c, 0, sizeof *c);
+    c->state = ST_INIT;
+}
+
+void ntlm_ctx_clear(struct ntlm_ctx *c)
+{
+    OPENSSL_cleanse(c, sizeof *c);
+    c->state = ST_INIT;
+}
+
+/* Wipes everything but leaves the context unusable until ntlm_ctx_init/clear. */
+static void ctx_spend(struct ntlm_ctx *c)
+{
+    OPENSSL_cleanse(c, sizeof *c);
+    c->state = ST_SPENT;
+}
+
+/* ---- NEGOTIATE -> CHALLENGE ---- */
+
+/* Reads a security buffer at field; empty buffers are accepted whatever their offset. A
+ * non-empty one must lie in [min_off, len). Returns 0 or -1. */
+struct secbuf {
+    size_t off, len;
+};
+
+static int read_secbuf(const uint8_t *msg, size_t len, size_t field, size_t min_off,
+                       struct secbuf *sb)
+{
+    size_t l = rd16(msg + field);
+    size_t o = rd32(msg + field + 4);
+    sb->len = l;
+    sb->off = l ? o : 0;
+    if (l == 0)
+        return 0;
+    /* Written so that nothing can overflow: o <= len first, then l <= len - o. */
+    if (o < min_off || o > len || l > len - o)
+        return -1;
+    return 0;
+}
+
+static int av_put_str(struct buf *b, uint16_t id, const char *s)
+{
+    struct buf tmp = BUF_INIT;
+    int r = utf8_to_utf16le(&tmp, s);
+    if (r == 0 && buf_len(&tmp) > 0xFFFF)
+        r = -EINVAL;
+    if (r == 0)
+        r = buf_put_u16le(b, id);
+    if (r == 0)
+        r = buf_put_u16le(b, (uint16_t)buf_len(&tmp));
+    if (r == 0)
+        r = buf_append(b, bdata(&tmp), buf_len(&tmp));
+    buf_free(&tmp);
+    return r;
+}
+
+static bool nonempty(const char *s)
+{
+    return s && *s;
+}
+
+/* Builds the CHALLENGE (section 1.8 of the spec): 56-byte header with VERSION, then TargetName,
+ * then TargetInfo, and nothing after (FreeRDP's MIC copies exactly header + both lengths). */
+static int build_challenge(const struct ntlm_server_config *cfg, uint32_t flags,
+                           const uint8_t sc[8], uint64_t ts, struct buf *out)
+{
+    struct buf tn = BUF_INIT, ti = BUF_INIT;
+    const char *target = nonempty(cfg->nb_domain) ? cfg->nb_domain : cfg->nb_computer;
+    int r = utf8_to_utf16le(&tn, target ? target : "");
+    /* TargetInfo in the order Windows and FreeRDP use; never MsvAvFlags (fact 12). With no
+     * NetBIOS domain (stand-alone), the computer name stands in for it, as Windows does. */
+    const char *nbdom = nonempty(cfg->nb_domain) ? cfg->nb_domain : cfg->nb_computer;
+    if (r == 0 && nonempty(nbdom))
+        r = av_put_str(&ti, AV_NB_DOMAIN, nbdom);
+    if (r == 0 && nonempty(cfg->nb_computer))
+        r = av_put_str(&ti, AV_NB_COMPUTER, cfg->nb_computer);
+    if (r == 0 && nonempty(cfg->dns_domain))
+        r = av_put_str(&ti, AV_DNS_DOMAIN, cfg->dns_domain);
+    if (r == 0 && nonempty(cfg->dns_computer))
+        r = av_put_str(&ti, AV_DNS_COMPUTER, cfg->dns_computer);
+    if (r == 0) {
+        r = buf_put_u16le(&ti, AV_TIMESTAMP);
+        if (r == 0)
+            r = buf_put_u16le(&ti, 8);
+        if (r == 0)
+            r = buf_put_u64le(&ti, ts);
+        if (r == 0)
+            r = buf_put_u32le(&ti, 0); /* MsvAvEOL */
+    }
+    if (r == 0 && (buf_len(&tn) > 0xFFFF || buf_len(&ti) > 0xFFFF))
+        r = -EINVAL;
+    if (r == 0) {
+        uint16_t tnl = (uint16_t)buf_len(&tn), til = (uint16_t)buf_len(&ti);
+        uint8_t reserved[8] = {0};
+        r = buf_append(out, ntlmssp_sig, 8);
+        if (r == 0)
+            r = buf_put_u32le(out, 2);
+        if (r == 0)
+            r = buf_put_u16le(out, tnl);
+        if (r == 0)
+            r = buf_put_u16le(out, tnl);
+        if (r == 0)
+            r = buf_put_u32le(out, CHALLENGE_HEADER_LEN);
+        if (r == 0)
+            r = buf_put_u32le(out, flags);
+        if (r == 0)
+            r = buf_append(out, sc, 8);
+        if (r == 0)
+            r = buf_append(out, reserved, 8);
+        if (r == 0)
+            r = buf_put_u16le(out, til);
+        if (r == 0)
+            r = buf_put_u16le(out, til);
+        if (r == 0)
+            r = buf_put_u32le(out, CHALLENGE_HEADER_LEN + (uint32_t)tnl);
+        if (r == 0)
+            r = buf_append(out, server_version, 8);
+        if (r == 0)
+            r = buf_append(out, bdata(&tn), tnl);
+        if (r == 0)
+            r = buf_append(out, bdata(&ti), til);
+    }
+    buf_free(&tn);
+    buf_free(&ti);
+    return r;
+}
+
+int ntlm_accept_negotiate(struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
+                          const uint8_t *msg, size_t len, uint64_t now_filetime, uint64_t now_ms,
+                          struct buf *challenge_out)
+{
+    if (!c || !cfg || !challenge_out)
+        return NTLM_ERR_INTERNAL;
+    if ((c->state & ST_PHASE_MASK) == ST_SPENT)
+        return NTLM_ERR_STATE;
+    /* A new NEGOTIATE restarts the exchange: forget any earlier challenge. */
+    ntlm_ctx_clear(c);
+
+    if (!msg || len < 32 || len > NTLM_MAX_MESSAGE)
+        return NTLM_ERR_MALFORMED;
+    if (memcmp(msg, ntlmssp_sig, 8) != 0 || rd32(msg + 8) != 1)
+        return NTLM_ERR_MALFORMED;
+    uint32_t cf = rd32(msg + 12);
+    struct secbuf sb;
+    if ((cf & NTLMSSP_NEGOTIATE_OEM_DOMAIN_SUPPLIED) && read_secbuf(msg, len, 16, 32, &sb) < 0)
+        return NTLM_ERR_MALFORMED;
+    if ((cf & NTLMSSP_NEGOTIATE_OEM_WORKSTATION_SUPPLIED) && read_secbuf(msg, len, 24, 32, &sb) < 0)
+        return NTLM_ERR_MALFORMED;
+    if (!(cf & NTLMSSP_NEGOTIATE_UNICODE) || !(cf & NTLMSSP_NEGOTIATE_NTLM))
+        return NTLM_ERR_UNSUPPORTED;
+
+    uint32_t sf = NTLMSSP_NEGOTIATE_UNICODE | NTLMSSP_REQUEST_TARGET | NTLMSSP_NEGOTIATE_NTLM |
+                  NTLMSSP_NEGOTIATE_ALWAYS_SIGN | NTLMSSP_NEGOTIATE_ESS |
+                  NTLMSSP_NEGOTIATE_TARGET_INFO | NTLMSSP_NEGOTIATE_VERSION |
+                  NTLMSSP_NEGOTIATE_128 | NTLMSSP_NEGOTIATE_56;
+    sf |= cf & (NTLMSSP_NEGOTIATE_KEY_EXCH | NTLMSSP_NEGOTIATE_SIGN | NTLMSSP_NEGOTIATE_SEAL);
+    sf |= nonempty(cfg->nb_domain) ? NTLMSSP_TARGET_TYPE_DOMAIN : NTLMSSP_TARGET_TYPE_SERVER;
+
+    uint8_t sc[8];
+    if (cfg->fixed_challenge)
+        memcpy(sc, cfg->fixed_challenge, 8);
+    else if (RAND_bytes(sc, sizeof sc) != 1)
+        return NTLM_ERR_INTERNAL;
+
+    struct buf out = BUF_INIT;
+    out.cap_limit = sizeof c->challenge;
+    if (build_challenge(cfg, sf, sc, now_filetime, &out) < 0 ||
+        buf_append(challenge_out, buf_data(&out), buf_len(&out)) < 0) {
+        buf_free(&out);
+        OPENSSL_cleanse(sc, sizeof sc);
+        return NTLM_ERR_INTERNAL;
+    }
+    memcpy(c->challenge, buf_data(&out), buf_len(&out));
+    c->challenge_len = buf_len(&out);
+    buf_free(&out);
+    memcpy(c->negotiate, msg, len);
+    c->negotiate_len = len;
+    memcpy(c->server_challenge, sc, 8);
+    OPENSSL_cleanse(sc, sizeof sc);
+    c->timestamp = now_filetime;
+    c->issued_ms = now_ms;
+    c->flags = sf;
+    c->state = ST_CHALLENGED | ST_F_TIMESTAMP;
+    return NTLM_OK;
+}
+
+/* ---- AV pairs ---- */
+
+struct av_info {
+    bool has_flags, has_ts;
+    uint32_t flags;
+    uint64_t ts;
+    const uint8_t *cb; /* 16 bytes when present */
+    const uint8_t *target;
+    size_t target_len;
+};
+
+/* Walks an AV_PAIR list of len bytes up to MsvAvEOL (step 4). Duplicates of any id below 64
+ * and wrong fixed lengths are errors; unknown ids are skipped. Returns 0 or -1. */
+static int parse_av_pairs(const uint8_t *p, size_t len, struct av_info *ai)
+{
+    uint64_t seen = 0;
+    size_t pos = 0;
+    memset(ai, 0, sizeof *ai);
+    for (;;) {
+        if (len - pos < 4)
+            return -1; /* no MsvAvEOL */
+        uint16_t id = rd16(p + pos);
+        size_t l = rd16(p + pos + 2);
+        pos += 4;
+        if (l > len - pos)
+            return -1;
+        const uint8_t *v = p + pos;
+        pos += l;
+        if (id == AV_EOL)
+            return l == 0 ? 0 : -1;
+        if (id < 64) {
+            if (seen & (1ull << id))
+                return -1;
+            seen |= 1ull << id;
+        }
+        switch (id) {
+        case AV_FLAGS:
+            if (l != 4)
+                return -1;
+            ai->has_flags = true;
+            ai->flags = rd32(v);
+            break;
+        case AV_TIMESTAMP:
+            if (l != 8)
+                return -1;
+            ai->has_ts = true;
+            ai->ts = rd64(v);
+            break;
+        case AV_CHANNEL_BINDINGS:
+            if (l != 16)
+                return -1;
+            ai->cb = v;
+            break;
+        case AV_TARGET_NAME:
+            if (l % 2)
+                return -1;
+            ai->target = v;
+            ai->target_len = l;
+            break;
+        case AV_NB_COMPUTER:
+        case AV_NB_DOMAIN:
+        case AV_DNS_COMPUTER:
+        case AV_DNS_DOMAIN:
+        case AV_DNS_TREE:
+            if (l % 2)
+                return -1;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* ---- AUTHENTICATE ---- */
+
+static bool spn_accepted(const struct ntlm_server_config *cfg, const char *spn)
+{
+    if (strncasecmp(spn, "HTTP/", 5) != 0)
+        return false;
+    const char *host = spn + 5;
+    bool ok = false;
+    for (const char *const *h = cfg->spn_hosts; *h; h++)
+        if (**h && strcasecmp(host, *h) == 0)
+            ok = true;
+    return ok;
+}
+
+struct auth_keys {
+    uint8_t nthash[16];
+    uint8_t ntowf[2][16];
+    uint8_t proof[2][16];
+    uint8_t sbk[16];
+    uint8_t esk[16];
+    uint8_t mic[16];
+    char identity[NTLM_NAME_MAX];
+};
+
+static int verify_authenticate(const struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
+                               const uint8_t *msg, size_t len, uint64_t now_ms,
+                               const uint8_t (*cbt)[16], unsigned ncbt, ntlm_lookup_fn lookup,
+                               void *lookup_ctx, struct ntlm_result *res, struct auth_keys *k)
+{
+    /* Step 1: structure and bounds. */
+    if (!msg || len < AUTH_HEADER_MIN || len > NTLM_MAX_MESSAGE)
+        return NTLM_ERR_MALFORMED;
+    if (memcmp(msg, ntlmssp_sig, 8) != 0 || rd32(msg + 8) != 3)
+        return NTLM_ERR_MALFORMED;
+    struct secbuf lm, nt, dom, user, ws, key;
+    if (read_secbuf(msg, len, 12, AUTH_HEADER_MIN, &lm) < 0 ||
+        read_secbuf(msg, len, 20, AUTH_HEADER_MIN, &nt) < 0 ||
+        read_secbuf(msg, len, 28, AUTH_HEADER_MIN, &dom) < 0 ||
+        read_secbuf(msg, len, 36, AUTH_HEADER_MIN, &user) < 0 ||
+        read_secbuf(msg, len, 44, AUTH_HEADER_MIN, &ws) < 0 ||
+        read_secbuf(msg, len, 52, AUTH_HEADER_MIN, &key) < 0)
+        return NTLM_ERR_MALFORMED;
+    if (dom.len % 2 || user.len % 2 || ws.len % 2)
+        return NTLM_ERR_MALFORMED;
+    /* Names as sent, for the caller's logs even when the logon fails. */
+    if (utf16le_to_utf8(msg + dom.off, dom.len, res->domain, sizeof res->domain) < 0 ||
+        utf16le_to_utf8(msg + user.off, user.len, res->user, sizeof res->user) < 0 ||
+        utf16le_to_utf8(msg + ws.off, ws.len, res->workstation, sizeof res->workstation) < 0)
+        return NTLM_ERR_MALFORMED;
+
+    /* Step 2: flags. */
+    uint32_t af = rd32(msg + 60);
+    if (!(af & NTLMSSP_NEGOTIATE_UNICODE) || (af & NTLMSSP_NEGOTIATE_ANONYMOUS))
+        return NTLM_ERR_UNSUPPORTED;
+    bool key_exch = (af & NTLMSSP_NEGOTIATE_KEY_EXCH) != 0;
+    if (key_exch && (key.len != 16 || !(c->flags & NTLMSSP_NEGOTIATE_KEY_EXCH)))
+        return NTLM_ERR_MALFORMED;
+    if (!key_exch && key.len != 0)
+        return NTLM_ERR_MALFORMED;
+
+    /* Step 3: no anonymous, no LM/NTLMv1/NTLM2 (the LM response is never looked at). */
+    if (user.len == 0 || nt.len == 0)
+        return NTLM_ERR_UNSUPPORTED;
+    if (nt.len < NTLMV2_RESPONSE_MIN)
+        return NTLM_ERR_UNSUPPORTED;
+
+    /* Step 4: the NTLMv2 blob, hashed later exactly as received. */
+    const uint8_t *proof = msg + nt.off;
+    const uint8_t *blob = proof + 16;
+    size_t blob_len = nt.len - 16;
+    if (blob[0] != 1 || blob[1] != 1)
+        return NTLM_ERR_MALFORMED;
+    struct av_info ai;
+    if (parse_av_pairs(blob + NTLMV2_BLOB_AV_OFFSET, blob_len - NTLMV2_BLOB_AV_OFFSET, &ai) < 0)
+        return NTLM_ERR_MALFORMED;
+    bool mic_present = ai.has_flags && (ai.flags & AV_FLAG_MIC_PRESENT);
+    res->had_mic = mic_present;
+    if (mic_present) {
+        /* The MIC occupies bytes 72..87: no payload may overlap it. */
+        const struct secbuf *all[6] = {&lm, &nt, &dom, &user, &ws, &key};
+        if (len < AUTH_HEADER_WITH_MIC)
+            return NTLM_ERR_MALFORMED;
+        for (int i = 0; i < 6; i++)
+            if (all[i]->len && all[i]->off < AUTH_HEADER_WITH_MIC)
+                return NTLM_ERR_MALFORMED;
+    }
+
+    /* Step 5: account lookup; an unknown user goes through the same work with a random hash
+     * and fails at the end, so that the reply and its timing do not tell the two apart. */
+    bool found =
+        lookup(lookup_ctx, res->domain, res->user, k->nthash, k->identity, sizeof k->identity) == 0;
+    k->identity[sizeof k->identity - 1] = 0;
+    if (!found && RAND_bytes(k->nthash, 16) != 1)
+        memset(k->nthash, 0xA5, 16);
+
+    /* Steps 6-7: NTOWFv2 with the domain as sent, and (SHOULD in the spec) with an empty
+     * domain for clients that hashed a NIL domain. Both are always computed. */
+    const uint8_t *srv_chal = c->server_challenge;
+    struct piece pv[2] = {{srv_chal, 8}, {blob, blob_len}};
+    if (ntowfv2_utf16(k->nthash, msg + user.off, user.len, msg + dom.off, dom.len, k->ntowf[0]) <
+            0 ||
+        hmac_md5_pieces(k->ntowf[0], 16, pv, 2, k->proof[0]) < 0 ||
+        ntowfv2_utf16(k->nthash, msg + user.off, user.len, NULL, 0, k->ntowf[1]) < 0 ||
+        hmac_md5_pieces(k->ntowf[1], 16, pv, 2, k->proof[1]) < 0)
+        return NTLM_ERR_INTERNAL;
+    bool m0 = CRYPTO_memcmp(k->proof[0], proof, 16) == 0;
+    bool m1 = dom.len != 0 && CRYPTO_memcmp(k->proof[1], proof, 16) == 0;
+    if (!found || !(m0 || m1))
+        return NTLM_ERR_BAD_CREDENTIALS;
+    const uint8_t *ntowf = m0 ? k->ntowf[0] : k->ntowf[1];
+
+    /* Steps 8-9: SessionBaseKey = KeyExchangeKey (NTLMv2); ExportedSessionKey. */
+    if (ntlm_hmac_md5(ntowf, 16, proof, 16, NULL, 0, k->sbk) < 0)
+        return NTLM_ERR_INTERNAL;
+    if (key_exch) {
+        memcpy(k->esk, msg + key.off, 16);
+        ntlm_rc4(k->sbk, k->esk, 16);
+    } else {
+        memcpy(k->esk, k->sbk, 16);
+    }
+
+    /* Step 10: MIC over NEGOTIATE || CHALLENGE || AUTHENTICATE with the MIC field zeroed. */
+    if (mic_present) {
+        static const uint8_t zero16[16] = {0};
+        struct piece mv[5] = {
+            {c->negotiate, c->negotiate_len},
+            {c->challenge, c->challenge_len},
+            {msg, AUTH_MIC_OFFSET},
+            {zero16, 16},
+            {msg + AUTH_HEADER_WITH_MIC, len - AUTH_HEADER_WITH_MIC},
+        };
+        if (hmac_md5_pieces(k->esk, 16, mv, 5, k->mic) < 0)
+            return NTLM_ERR_INTERNAL;
+        if (CRYPTO_memcmp(k->mic, msg + AUTH_MIC_OFFSET, 16) != 0)
+            return NTLM_ERR_MIC;
+    } else if (cfg->require_mic) {
+        return NTLM_ERR_MIC;
+    }
+
+    /* Step 11: the timestamp we sent must come back unchanged (in the AV pair and in the blob
+     * header), and the challenge must still be young. No clock comparison is needed. */
+    if (c->state & ST_F_TIMESTAMP) {
+        if (!ai.has_ts || ai.ts != c->timestamp || rd64(blob + 8) != c->timestamp)
+            return NTLM_ERR_EXPIRED;
+    }
+    uint64_t lifetime_ms =
+        (uint64_t)(cfg->challenge_lifetime_s ? cfg->challenge_lifetime_s : DEFAULT_LIFETIME_S) *
+        1000u;
+    if (now_ms < c->issued_ms || now_ms - c->issued_ms > lifetime_ms)
+        return NTLM_ERR_EXPIRED;
+
+    /* Step 13: channel binding. All-zero means "none". */
+    bool cb_sent = false;
+    if (ai.cb) {
+        uint8_t acc = 0;
+        for (int i = 0; i < 16; i++)
+            acc |= ai.cb[i];
+        cb_sent = acc != 0;
+    }
+    if (cb_sent && ncbt > 0) {
+        bool match = false;
+        for (unsigned i = 0; i < ncbt; i++)
+            match |= CRYPTO_memcmp(ai.cb, cbt[i], 16) == 0;
+        if (!match)
+            return NTLM_ERR_CBT;
+        res->had_cbt = true;
+    } else if (cfg->require_cbt) {
+        /* Absent, or nothing configured to check it against. */
+        return NTLM_ERR_CBT;
+    }
+
+    /* Step 14: MsvAvTargetName must name this gateway over HTTP. */
+    if (cfg->spn_hosts) {
+        if (ai.target && ai.target_len > 0) {
+            char spn[2 * NTLM_NAME_MAX];
+            if (utf16le_to_utf8(ai.target, ai.target_len, spn, sizeof spn) < 0 ||
+                !spn_accepted(cfg, spn))
+                return NTLM_ERR_TARGET;
+        } else if (cfg->require_spn) {
+            return NTLM_ERR_TARGET;
+        }
+    }
+
+    /* Step 15. */
+    memcpy(res->identity, k->identity, sizeof res->identity);
+    return NTLM_OK;
+}
+
+int ntlm_accept_authenticate(struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
+                             const uint8_t *msg, size_t len, uint64_t now_ms,
+                             const uint8_t (*cbt)[16], unsigned ncbt, ntlm_lookup_fn lookup,
+                             void *lookup_ctx, struct ntlm_result *res)
+{
+    if (res)
+        memset(res, 0, sizeof *res);
+    if (!c)
+        return NTLM_ERR_INTERNAL;
+    if ((c->state & ST_PHASE_MASK) != ST_CHALLENGED) {
+        ctx_spend(c);
+        return NTLM_ERR_STATE;
+    }
+    if (!cfg || !lookup || !res || (ncbt && !cbt)) {
+        ctx_spend(c);
+        return NTLM_ERR_INTERNAL;
+    }
+    struct auth_keys k;
+    memset(&k, 0, sizeof k);
+    int r = verify_authenticate(c, cfg, msg, len, now_ms, cbt, ncbt, lookup, lookup_ctx, res, &k);
+    OPENSSL_cleanse(&k, sizeof k);
+    ctx_spend(c);
+    return r;
+}
+
+int ntlm_ctx_set_challenge_for_test(struct ntlm_ctx *c, const uint8_t *negotiate, size_t nlen,
+                                    const uint8_t *challenge, size_t clen, uint64_t issued_ms)
+{
+    ntlm_ctx_clear(c);
+    if (nlen > sizeof c->negotiate || (nlen && !negotiate) || !challenge || clen < 48 ||
+        clen > sizeof c->challenge)
+        return NTLM_ERR_MALFORMED;
+    if (memcmp(challenge, ntlmssp_sig, 8) != 0 || rd32(challenge + 8) != 2)
+        return NTLM_ERR_MALFORMED;
+    struct secbuf ti;
+    struct av_info ai;
+    memset(&ai, 0, sizeof ai);
+    if (read_secbuf(challenge, clen, 40, 48, &ti) < 0)
+        return NTLM_ERR_MALFORMED;
+    if (ti.len && parse_av_pairs(challenge + ti.off, ti.len, &ai) < 0)
+        return NTLM_ERR_MALFORMED;
+    if (nlen)
+        memcpy(c->negotiate, negotiate, nlen);
+    c->negotiate_len = nlen;
+    memcpy(c->challenge, challenge, clen);
+    c->challenge_len = clen;
+    memcpy(c->server_challenge, challenge + 24, 8);
+    c->flags = rd32(challenge + 20);
+    c->issued_ms = issued_ms;
+    c->state = ST_CHALLENGED;
+    if (ai.has_ts) {
+        c->timestamp = ai.ts;
+        c->state |= ST_F_TIMESTAMP;
+    }
+    return NTLM_OK;
+}
