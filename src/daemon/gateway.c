@@ -60,6 +60,20 @@ static int ntlm_lookup(void *ctx, const char *domain, const char *user, uint8_t 
 {
     struct conn *c = ctx;
     const struct user_entry *u = user_store_find(&c->gw->users, domain, user);
+    if (!u && !domain[0] && strchr(user, '@')) {
+        /* "/gu:alice@contoso.test" arrives as user "alice@contoso.test" with no domain: look up
+         * alice in the domain whose first label is "contoso" */
+        char name[USERS_NAME_MAX], dom[USERS_DOMAIN_MAX];
+        const char *at = strchr(user, '@');
+        size_t nl = (size_t)(at - user), dl = strcspn(at + 1, ".");
+        if (nl && nl < sizeof name && dl && dl < sizeof dom) {
+            memcpy(name, user, nl);
+            name[nl] = 0;
+            memcpy(dom, at + 1, dl);
+            dom[dl] = 0;
+            u = user_store_find(&c->gw->users, dom, name);
+        }
+    }
     if (!u)
         return -1;
     memcpy(nthash, u->nthash, 16);

@@ -27,7 +27,7 @@ resource-group = Lab
 ports = $TPORT
 CONF
 
-ok "tsgwd -t accepts the configuration" "$TSGWD" -t -c "$WORK/tsgw.conf"
+ok "tsgwd -t accepts the configuration" bash -c "\"$TSGWD\" -t -c \"$WORK/tsgw.conf\" >/dev/null"
 printf '[gateway]\nlisten = nowhere\n[rap:x]\nports = 0\n' >"$WORK/bad.conf"
 "$TSGWD" -t -c "$WORK/bad.conf" >"$WORK/badconf.log" 2>&1
 rc=$?
@@ -114,5 +114,9 @@ ok "daemon is still running" kill -0 "$GW_PID"
 kill -TERM "$GW_PID"
 for i in $(seq 1 50); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
 ok "SIGTERM: tsgwd exits within 5 s" bash -c "! kill -0 $GW_PID 2>/dev/null"
+wait "$GW_PID"
+rc=$?
+ok "SIGTERM: exit status 0 (under ASan: no leak reported)" [ $rc -eq 0 ]
 ok "SIGTERM: logs a clean stop" has gw "info: stopped"
+ok "no sanitizer report in the daemon's log" hasnt gw "Sanitizer"
 finish
