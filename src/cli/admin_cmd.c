@@ -47,7 +47,7 @@ static int socket_path(char *out, size_t outsz)
         fprintf(stderr, "tsgwctl: give -s SOCKET or -c CONFIG to find the admin socket\n");
         return -1;
     }
-    struct gw_config cfg;
+    struct gw_config cfg = {0};
     struct buf errors = BUF_INIT;
     config_load(g_opts.config, &cfg, &errors);
     buf_free(&errors);

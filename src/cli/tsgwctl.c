@@ -71,7 +71,7 @@ static int resolve_users_file(const char *given, char *out, size_t outsz)
         fprintf(stderr, "tsgwctl: give --users-file or -c CONFIG\n");
         return -1;
     }
-    struct gw_config cfg;
+    struct gw_config cfg = {0};
     struct buf errors = BUF_INIT;
     config_load(g_opts.config, &cfg, &errors);
     buf_free(&errors);

@@ -8,12 +8,87 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/util.h"
 #include "tsgu/tsgu.h"
 
 #define CONF_MAX_FILE (1u << 20)
+
+const char *const audit_names[AUDIT_COUNT] = {
+    "LogChannelDisconnect",
+    "LogFailureChannelConnect",
+    "LogFailureConnectionAuthorizationCheck",
+    "LogFailureResourceAuthorizationCheck",
+    "LogSuccessfulChannelConnect",
+    "LogSuccessfulConnectionAuthorizationCheck",
+    "LogSuccessfulResourceAuthorizationCheck",
+};
+
+/* The spellings of the EnableLogEvent/IsLogEventEnabled pages, accepted too. */
+static const char *const audit_alt_names[AUDIT_COUNT] = {
+    "LogChannelDisconnect",
+    "LogFailedChannelConnect",
+    "LogFailureNetworkAccessCheck",
+    "LogFailureResourceAccessCheck",
+    "LogSuccessChannelConnect",
+    "LogSuccessfulNetworkAccessCheck",
+    "LogSuccessfulResourceAccessCheck",
+};
+
+int audit_switch_for_event(int id)
+{
+    switch (id) {
+    case 200:
+        return AUDIT_SUCCESS_CONNECTION_AUTHZ;
+    case 201:
+    case 203:
+        return AUDIT_FAILURE_CONNECTION_AUTHZ;
+    case 300:
+        return AUDIT_SUCCESS_RESOURCE_AUTHZ;
+    case 301:
+        return AUDIT_FAILURE_RESOURCE_AUTHZ;
+    case 302:
+        return AUDIT_SUCCESS_CHANNEL_CONNECT;
+    case 304:
+        return AUDIT_FAILURE_CHANNEL_CONNECT;
+    case 202:
+    case 303:
+    case 307:
+        return AUDIT_CHANNEL_DISCONNECT;
+    default:
+        return -1;
+    }
+}
+
+/* "2026-11-25 08:00", "2026-11-25T08:00:00" (local time) or "@UNIXSECONDS". */
+static int parse_time(const char *v, int64_t *out)
+{
+    if (v[0] == '@') {
+        uint64_t x;
+        if (parse_u64(v + 1, 0, INT64_MAX, &x) < 0)
+            return -1;
+        *out = (int64_t)x;
+        return 0;
+    }
+    static const char *fmts[] = {"%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
+                                 "%Y-%m-%dT%H:%M", "%Y-%m-%d"};
+    for (size_t i = 0; i < ARRAY_SIZE(fmts); i++) {
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        const char *e = strptime(v, fmts[i], &tm);
+        if (e && !*e) {
+            tm.tm_isdst = -1;
+            time_t t = mktime(&tm);
+            if (t == (time_t)-1)
+                return -1;
+            *out = (int64_t)t;
+            return 0;
+        }
+    }
+    return -1;
+}
 #define CONF_MAX_LINE 4096
 
 struct loader {
@@ -23,8 +98,8 @@ struct loader {
     int nerr;
     int line;
     /* current section */
-    enum { SEC_NONE, SEC_GATEWAY, SEC_AUTH, SEC_LIMITS, SEC_SETTINGS, SEC_CAP, SEC_RAP, SEC_GROUP,
-           SEC_UNKNOWN } sec;
+    enum { SEC_NONE, SEC_GATEWAY, SEC_AUTH, SEC_LIMITS, SEC_SETTINGS, SEC_CIM, SEC_CAP, SEC_RAP,
+           SEC_GROUP, SEC_UNKNOWN } sec;
     void *obj; /* current cap/rap/group */
     int cap_line, rap_line;
     bool rap_has_resources;
@@ -44,7 +119,9 @@ static void err(struct loader *L, const char *fmt, ...)
 
 void config_defaults(struct gw_config *c)
 {
+    int refs = c->refs;
     memset(c, 0, sizeof *c);
+    c->refs = refs;
     str_copy(c->admin_group, "tsgw-admins", sizeof c->admin_group);
     str_copy(c->netbios_domain, "TSGW", sizeof c->netbios_domain);
     char host[256] = "gateway";
@@ -59,6 +136,10 @@ void config_defaults(struct gw_config *c)
     str_copy(c->netbios_name, nb[0] ? nb : "GATEWAY", sizeof c->netbios_name);
     c->require_channel_binding = true;
     c->require_mic = true;
+    str_copy(c->cim_admin_group, "BUILTIN\\Administrators", sizeof c->cim_admin_group);
+    c->cim_max_body = 1u << 20;
+    for (int a = 0; a < AUDIT_COUNT; a++)
+        c->audit[a] = true;
     struct gw_limits *l = &c->lim;
     l->max_request_line = 4096;
     l->max_header_line = 8192;
@@ -286,13 +367,57 @@ static void kv_limits(struct loader *L, const char *k, const char *v)
 
 static void kv_settings(struct loader *L, const char *k, const char *v)
 {
+    struct gw_config *c = L->cfg;
+    bool b;
+    for (int i = 0; i < AUDIT_COUNT; i++)
+        if (str_ieq(k, audit_names[i]) || str_ieq(k, audit_alt_names[i])) {
+            if (!parse_bool(v, &b))
+                err(L, "'%s' is not yes/no", v);
+            c->audit[i] = b;
+            return;
+        }
     if (!strcmp(k, "max-connections")) {
         if (str_ieq(v, "unlimited"))
-            L->cfg->max_connections = 0;
+            c->max_connections = 0;
         else
-            set_u32(L, &L->cfg->max_connections, v, 1, 10000000);
+            set_u32(L, &c->max_connections, v, 1, 10000000);
+    } else if (!strcmp(k, "admin-message")) {
+        set_str(L, c->admin_message, sizeof c->admin_message, v);
+    } else if (!strcmp(k, "admin-message-start") || !strcmp(k, "admin-message-end")) {
+        int64_t *dst = k[14] == 's' ? &c->admin_message_start : &c->admin_message_end;
+        if (parse_time(v, dst) < 0)
+            err(L, "%s: '%s' is not a time (YYYY-MM-DD HH:MM[:SS], local time)", k, v);
+    } else if (!strcmp(k, "consent-message")) {
+        set_str(L, c->consent_message, sizeof c->consent_message, v);
+    } else if (!strcmp(k, "only-consent-capable-clients")) {
+        if (!parse_bool(v, &b))
+            err(L, "'%s' is not yes/no", v);
+        c->only_consent_capable_clients = b;
     } else {
         err(L, "unknown key '%s' in [settings]", k);
+    }
+}
+
+static void kv_cim(struct loader *L, const char *k, const char *v)
+{
+    struct gw_config *c = L->cfg;
+    if (!strcmp(k, "listen")) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        if (parse_hostport(v, &ss, &sl) < 0)
+            err(L, "listen: '%s' is not ADDRESS:PORT (numeric, e.g. 127.0.0.1:5989)", v);
+        else
+            set_str(L, c->cim_listen, sizeof c->cim_listen, v);
+    } else if (!strcmp(k, "certificate")) {
+        set_path(L, c->cim_certificate, v);
+    } else if (!strcmp(k, "private-key")) {
+        set_path(L, c->cim_private_key, v);
+    } else if (!strcmp(k, "admin-group")) {
+        set_str(L, c->cim_admin_group, sizeof c->cim_admin_group, v);
+    } else if (!strcmp(k, "max-body")) {
+        set_u32(L, &c->cim_max_body, v, 4096, 16u << 20);
+    } else {
+        err(L, "unknown key '%s' in [cim]", k);
     }
 }
 
@@ -317,6 +442,38 @@ static void kv_cap(struct loader *L, const char *k, const char *v)
     } else if (!strcmp(k, "session-timeout")) {
         set_dur(L, &cap->session_timeout_s, v, 60000);
         cap->session_timeout_s /= 1000;
+    } else if (!strcmp(k, "session-timeout-action")) {
+        if (str_ieq(v, "disconnect"))
+            cap->session_timeout_action = 0;
+        else if (str_ieq(v, "reauthorize"))
+            cap->session_timeout_action = 1;
+        else
+            err(L, "session-timeout-action: '%s' is not disconnect or reauthorize", v);
+    } else if (!strcmp(k, "password-allowed") || !strcmp(k, "cookie-allowed") ||
+               !strcmp(k, "disable-drives") || !strcmp(k, "disable-printers") ||
+               !strcmp(k, "disable-serial-ports") || !strcmp(k, "disable-clipboard") ||
+               !strcmp(k, "disable-pnp")) {
+        if (!parse_bool(v, &b)) {
+            err(L, "'%s' is not yes/no", v);
+            return;
+        }
+        bool *dst = !strcmp(k, "password-allowed")       ? &cap->password_allowed
+                    : !strcmp(k, "cookie-allowed")       ? &cap->cookie_allowed
+                    : !strcmp(k, "disable-drives")       ? &cap->disable_drives
+                    : !strcmp(k, "disable-printers")     ? &cap->disable_printers
+                    : !strcmp(k, "disable-serial-ports") ? &cap->disable_serial_ports
+                    : !strcmp(k, "disable-clipboard")    ? &cap->disable_clipboard
+                                                         : &cap->disable_pnp;
+        *dst = b;
+    } else if (!strcmp(k, "device-redirection")) {
+        if (str_ieq(v, "all"))
+            cap->redir_type = 0;
+        else if (str_ieq(v, "none"))
+            cap->redir_type = 1;
+        else if (str_ieq(v, "all-except"))
+            cap->redir_type = 2;
+        else
+            err(L, "device-redirection: '%s' is not all, none or all-except", v);
     } else {
         err(L, "unknown key '%s' in [cap:%s]", k, cap->name);
     }
@@ -346,6 +503,14 @@ static void kv_rap(struct loader *L, const char *k, const char *v)
     } else if (!strcmp(k, "ports")) {
         if (policy_parse_ports(v, rap) < 0)
             err(L, "ports: '%s' is not '*' or a list of ports 1..65535", v);
+    } else if (!strcmp(k, "protocols")) {
+        if (policy_parse_list(v, &rap->protocols) < 0)
+            err(L, "bad protocols list");
+        for (size_t i = 0; i < rap->protocols.n; i++)
+            if (!str_ieq(rap->protocols.v[i], "RDP"))
+                err(L, "protocols: '%s' is not supported (only RDP)", rap->protocols.v[i]);
+    } else if (!strcmp(k, "description")) {
+        set_str(L, rap->description, sizeof rap->description, v);
     } else {
         err(L, "unknown key '%s' in [rap:%s]", k, rap->name);
     }
@@ -355,7 +520,9 @@ static void kv_group(struct loader *L, const char *k, const char *v)
 {
     struct policy_group *g = L->obj;
     char bad[POLICY_PATTERN_MAX] = "";
-    if (!strcmp(k, "resources")) {
+    if (!strcmp(k, "description")) {
+        set_str(L, g->description, sizeof g->description, v);
+    } else if (!strcmp(k, "resources")) {
         free(g->res);
         g->res = NULL;
         g->nres = 0;
@@ -387,6 +554,11 @@ static void finish_section(struct loader *L)
         L->line = L->cap_line;
         if (!cap->user_groups.n)
             err(L, "[cap:%s] needs user-groups (a list, or *)", cap->name);
+        if (cap->redir_type != 2 && (cap->disable_drives || cap->disable_printers ||
+                                     cap->disable_serial_ports || cap->disable_clipboard ||
+                                     cap->disable_pnp))
+            err(L, "[cap:%s] disable-* needs device-redirection = all-except", cap->name);
+        policy_cap_finish(cap);
         L->line = save;
     }
 }
@@ -410,6 +582,8 @@ static void start_section(struct loader *L, char *name)
             L->sec = SEC_LIMITS;
         else if (!strcmp(name, "settings"))
             L->sec = SEC_SETTINGS;
+        else if (!strcmp(name, "cim"))
+            L->sec = SEC_CIM;
         else {
             err(L, "unknown section [%s]", name);
             L->sec = SEC_UNKNOWN;
@@ -433,6 +607,7 @@ static void start_section(struct loader *L, char *name)
         memset(c, 0, sizeof *c);
         str_copy(c->name, sub, sizeof c->name);
         c->enabled = true;
+        c->password_allowed = true;
         c->order = (int)p->ncaps + 1;
         c->redir_flags = TSGU_REDIR_ENABLE_ALL;
         L->obj = c;
@@ -556,6 +731,9 @@ static void parse_text(struct loader *L, const char *text, size_t len)
         case SEC_SETTINGS:
             kv_settings(L, k, v);
             break;
+        case SEC_CIM:
+            kv_cim(L, k, v);
+            break;
         case SEC_CAP:
             kv_cap(L, k, v);
             break;
@@ -585,6 +763,10 @@ static void validate(struct loader *L)
         err(L, "[gateway] private-key is required");
     if (!c->users_file[0])
         err(L, "[auth] users-file is required");
+    if (c->cim_listen[0] && !c->cim_certificate[0])
+        str_copy(c->cim_certificate, c->certificate, sizeof c->cim_certificate);
+    if (c->cim_listen[0] && !c->cim_private_key[0])
+        str_copy(c->cim_private_key, c->private_key, sizeof c->cim_private_key);
     char msg[512];
     if (policy_finish(&c->policy, msg, sizeof msg) < 0)
         err(L, "%s", msg);
@@ -647,4 +829,26 @@ int config_load(const char *path, struct gw_config *cfg, struct buf *errors)
 void config_free(struct gw_config *cfg)
 {
     policy_free(&cfg->policy);
+}
+
+struct gw_config *config_new(void)
+{
+    struct gw_config *c = calloc(1, sizeof *c);
+    if (c)
+        c->refs = 1;
+    return c;
+}
+
+struct gw_config *config_get(struct gw_config *cfg)
+{
+    cfg->refs++;
+    return cfg;
+}
+
+void config_put(struct gw_config *cfg)
+{
+    if (!cfg || --cfg->refs > 0)
+        return;
+    config_free(cfg);
+    free(cfg);
 }

@@ -17,6 +17,22 @@
 #define CONF_MAX_LISTEN 8
 #define CONF_MAX_NAMES 16
 
+/* The seven RD Gateway audit switches (Win32_TSGatewayServerSettings.GetLogEventName order). */
+enum audit_switch {
+    AUDIT_CHANNEL_DISCONNECT,        /* 303 (and 202) */
+    AUDIT_FAILURE_CHANNEL_CONNECT,   /* 304 */
+    AUDIT_FAILURE_CONNECTION_AUTHZ,  /* 201, 203 */
+    AUDIT_FAILURE_RESOURCE_AUTHZ,    /* 301 */
+    AUDIT_SUCCESS_CHANNEL_CONNECT,   /* 302 */
+    AUDIT_SUCCESS_CONNECTION_AUTHZ,  /* 200 */
+    AUDIT_SUCCESS_RESOURCE_AUTHZ,    /* 300 */
+    AUDIT_COUNT
+};
+extern const char *const audit_names[AUDIT_COUNT];
+
+/* Which switch governs an event id; -1 when the event is always logged. */
+int audit_switch_for_event(int id);
+
 /* Every peer-controlled size, count and time, in one place (docs/limits.md). */
 struct gw_limits {
     uint32_t max_request_line;      /* HTTP request line bytes */
@@ -41,6 +57,7 @@ struct gw_limits {
 };
 
 struct gw_config {
+    int refs; /* see config_new / config_put */
     char path[PATH_MAX];
     char dir[PATH_MAX];
     /* [gateway] */
@@ -63,8 +80,20 @@ struct gw_config {
     bool require_mic;
     /* [limits] */
     struct gw_limits lim;
+    /* [cim] */
+    char cim_listen[128];          /* "" = no CIM-XML endpoint */
+    char cim_certificate[PATH_MAX];
+    char cim_private_key[PATH_MAX];
+    char cim_admin_group[128];
+    uint32_t cim_max_body;
     /* [settings] */
     uint32_t max_connections; /* 0 = unlimited */
+    char admin_message[1024];
+    int64_t admin_message_start; /* Unix seconds; 0 = from now on */
+    int64_t admin_message_end;   /* Unix seconds; 0 = no end */
+    char consent_message[1024];
+    bool only_consent_capable_clients;
+    bool audit[AUDIT_COUNT]; /* which event classes are logged */
     /* [cap:*] [rap:*] [resource-group:*] */
     struct policy policy;
 };
@@ -81,6 +110,13 @@ int config_load_string(const char *text, const char *name, const char *dir, stru
                        struct buf *errors);
 
 void config_free(struct gw_config *cfg);
+
+/* A heap configuration with one reference (for the daemon: live tunnels keep the one their
+ * policy decisions came from across a reload). */
+struct gw_config *config_new(void);
+struct gw_config *config_get(struct gw_config *cfg);
+/* Drops a reference; frees at zero. NULL is ignored. */
+void config_put(struct gw_config *cfg);
 
 /* Parses a duration: "30" (default unit), "30s", "500ms", "5m", "1h". unit_ms is the unit of a
  * bare number. 0 or -EINVAL. */

@@ -150,7 +150,7 @@ static bool peer_is_admin(struct gateway *gw, uid_t uid, gid_t gid)
 {
     if (uid == 0)
         return true;
-    struct group *g = getgrnam(gw->cfg.admin_group);
+    struct group *g = getgrnam(gw->cfg->admin_group);
     if (!g)
         return false;
     if (gid == g->gr_gid)
@@ -209,7 +209,7 @@ static void handle_line(struct admin_client *c, char *line)
     }
     if (!c->admin) {
         log_warn("admin socket: uid %u is not root nor in group '%s': access denied",
-                 (unsigned)c->uid, gw->cfg.admin_group);
+                 (unsigned)c->uid, gw->cfg->admin_group);
         respond(c, WBEM_E_ACCESS_DENIED, "access denied", NULL);
         return;
     }
@@ -335,7 +335,7 @@ void admin_sweep(struct gateway *gw, uint64_t now)
 
 int admin_init(struct gateway *gw, char *err, size_t errsz)
 {
-    const char *path = gw->cfg.admin_socket;
+    const char *path = gw->cfg->admin_socket;
     gw->admin_io.fd = -1;
     if (!path[0])
         return 0;
@@ -363,16 +363,16 @@ int admin_init(struct gateway *gw, char *err, size_t errsz)
             close(fd);
         return -1;
     }
-    struct group *g = getgrnam(gw->cfg.admin_group);
+    struct group *g = getgrnam(gw->cfg->admin_group);
     if (g && chown(path, (uid_t)-1, g->gr_gid) < 0)
-        log_warn("admin-socket %s: cannot give it to group %s: %s", path, gw->cfg.admin_group,
+        log_warn("admin-socket %s: cannot give it to group %s: %s", path, gw->cfg->admin_group,
                  strerror(errno));
     chmod(path, 0660);
     gw->admin_io.fd = fd;
     gw->admin_io.cb = on_admin_accept;
     io_set(&gw->loop, &gw->admin_io, EPOLLIN);
     log_info("admin socket %s (root%s%s)", path, g ? " and group " : "",
-             g ? gw->cfg.admin_group : "");
+             g ? gw->cfg->admin_group : "");
     return 0;
 }
 
@@ -383,7 +383,7 @@ void admin_free(struct gateway *gw)
     if (gw->admin_io.fd >= 0) {
         io_del(&gw->loop, &gw->admin_io);
         close(gw->admin_io.fd);
-        unlink(gw->cfg.admin_socket);
+        unlink(gw->cfg->admin_socket);
         gw->admin_io.fd = -1;
     }
 }

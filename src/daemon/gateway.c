@@ -3,6 +3,8 @@
 #include "daemon/gateway.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -30,19 +32,27 @@
 
 static void conn_process(struct conn *c);
 
+/* ---------- audit ---------- */
+
+bool gw_event_wanted(const struct gateway *gw, int id)
+{
+    int sw = audit_switch_for_event(id);
+    return sw < 0 || gw->cfg->audit[sw];
+}
+
 /* ---------- users ---------- */
 
-static int users_reload_if_changed(struct gateway *gw)
+int users_reload_if_changed(struct gateway *gw)
 {
     struct stat st;
-    if (stat(gw->cfg.users_file, &st) < 0)
+    if (stat(gw->cfg->users_file, &st) < 0)
         return -errno;
     if (st.st_mtim.tv_sec == gw->users_mtime.tv_sec &&
         st.st_mtim.tv_nsec == gw->users_mtime.tv_nsec && gw->users.v)
         return 0;
     struct user_store ns = {0};
     char err[512] = "";
-    int r = user_store_load(gw->cfg.users_file, 0, &ns, err, sizeof err);
+    int r = user_store_load(gw->cfg->users_file, 0, &ns, err, sizeof err);
     if (r < 0) {
         log_error("users file not reloaded, keeping the previous one: %s", err);
         user_store_free(&ns);
@@ -51,7 +61,7 @@ static int users_reload_if_changed(struct gateway *gw)
     user_store_free(&gw->users);
     gw->users = ns;
     gw->users_mtime = st.st_mtim;
-    log_info("loaded %zu account(s) from %s", ns.n, gw->cfg.users_file);
+    log_info("loaded %zu account(s) from %s", ns.n, gw->cfg->users_file);
     return 0;
 }
 
@@ -90,13 +100,13 @@ bool conn_can_read(const struct conn *c)
     if (c->dead || c->close_after_flush)
         return false;
     /* a client that does not read our answers must not make us buffer more */
-    if (buf_len(&c->out) > c->gw->cfg.lim.relay_buffer)
+    if (buf_len(&c->out) > c->gw->cfg->lim.relay_buffer)
         return false;
     const struct tunnel *t = c->tun;
     if (t && (c->phase == CONN_WS || c->phase == CONN_LEGACY_IN_BODY)) {
-        if (buf_len(&t->to_target) >= c->gw->cfg.lim.relay_buffer)
+        if (buf_len(&t->to_target) >= c->gw->cfg->lim.relay_buffer)
             return false;
-        if (buf_len(&t->pkt_in) > 2u * c->gw->cfg.lim.max_packet)
+        if (buf_len(&t->pkt_in) > 2u * c->gw->cfg->lim.max_packet)
             return false;
         if (t->state == TUN_CONNECTING)
             return false;
@@ -270,7 +280,7 @@ static void conn_handshake(struct conn *c)
     c->want_write_for_read = false;
     if (r == 1) {
         c->phase = CONN_HTTP;
-        c->deadline_ms = now_ms() + c->gw->cfg.lim.auth_ms;
+        c->deadline_ms = now_ms() + c->gw->cfg->lim.auth_ms;
         conn_update_io(c);
         conn_read(c);
         return;
@@ -309,8 +319,8 @@ static void conn_on_io(struct io *io, uint32_t events)
 
 /* ---------- HTTP responses ---------- */
 
-static void http_simple(struct conn *c, int status, const char *reason, const char *extra,
-                        bool close)
+void conn_send_simple(struct conn *c, int status, const char *reason, const char *extra,
+                      bool close)
 {
     buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Length: 0\r\n%s%s\r\n", status, reason,
                extra ? extra : "", close ? "Connection: close\r\n" : "");
@@ -319,6 +329,7 @@ static void http_simple(struct conn *c, int status, const char *reason, const ch
     else
         conn_flush(c);
 }
+
 
 static const char *reason_for(int status)
 {
@@ -353,13 +364,15 @@ static const char *reason_for(int status)
 static void http_error(struct conn *c, int status, const char *why)
 {
     log_info("HTTP %d to %s: %s", status, c->peer_str, why);
-    http_simple(c, status, reason_for(status), NULL, true);
+    conn_send_simple(c, status, reason_for(status), NULL, true);
 }
 
 /* ---------- authentication ---------- */
 
 static void log_auth_failure(struct conn *c, const char *user, int code, const char *why)
 {
+    if (!gw_event_wanted(c->gw, 201))
+        return;
     struct event_line e;
     ev_begin(&e, 201);
     ev_str(&e, "Username", user);
@@ -369,6 +382,38 @@ static void log_auth_failure(struct conn *c, const char *user, int code, const c
     ev_u64(&e, "ErrorCode", (uint64_t)code);
     ev_str(&e, "Reason", why);
     ev_end(&e);
+}
+
+/* Adds the groups the system knows for this account (NSS: winbind spells domain accounts
+ * "DOMAIN\user", sssd "user@domain"), so policies can name directory groups. Local files only
+ * answer for accounts that exist there. */
+static void add_system_groups(struct conn *c)
+{
+    char dom[USERS_DOMAIN_MAX], user[USERS_NAME_MAX], alt[USERS_DOMAIN_MAX + USERS_NAME_MAX + 2];
+    if (user_split_account(c->identity, dom, sizeof dom, user, sizeof user) < 0)
+        return;
+    snprintf(alt, sizeof alt, "%s@%s", user, dom);
+    const char *names[] = {c->identity, alt};
+    for (size_t n = 0; n < ARRAY_SIZE(names); n++) {
+        struct passwd pwbuf, *pw = NULL;
+        char tmp[4096];
+        if (getpwnam_r(names[n], &pwbuf, tmp, sizeof tmp, &pw) != 0 || !pw)
+            continue;
+        gid_t gids[128];
+        int ng = 128;
+        if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &ng) < 0)
+            ng = 128;
+        for (int i = 0; i < ng; i++) {
+            struct group grbuf, *gr = NULL;
+            char gtmp[8192];
+            if (getgrgid_r(gids[i], &grbuf, gtmp, sizeof gtmp, &gr) != 0 || !gr)
+                continue;
+            size_t len = strlen(c->groups);
+            snprintf(c->groups + len, sizeof c->groups - len, "%s%s", len ? ";" : "",
+                     gr->gr_name);
+        }
+        return;
+    }
 }
 
 /* Handles the Authorization header. Returns 1 when the connection is now authenticated,
@@ -397,7 +442,7 @@ static int handle_auth(struct conn *c, const struct http_request *req)
         }
         /* Only NTLM is offered: a raw NTLM token is also accepted under "Negotiate" (what
          * Windows clients send when Kerberos is impossible), but SPNEGO is not implemented. */
-        http_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", false);
+        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", false);
         return 0;
     }
     size_t tlen = strlen(tok);
@@ -405,7 +450,7 @@ static int handle_auth(struct conn *c, const struct http_request *req)
     int mlen = tlen > (NTLM_MAX_MESSAGE / 3) * 4 + 4 ? -1 : base64_decode(tok, tlen, msg, sizeof msg);
     if (mlen < 12 || memcmp(msg, "NTLMSSP\0", 8) != 0) {
         log_auth_failure(c, "", 1326, "authorization token is not a raw NTLM message");
-        http_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
         return 0;
     }
     uint32_t type = (uint32_t)msg[8] | (uint32_t)msg[9] << 8 | (uint32_t)msg[10] << 16 |
@@ -432,7 +477,7 @@ static int handle_auth(struct conn *c, const struct http_request *req)
         if (r != NTLM_OK) {
             buf_free(&ch);
             log_auth_failure(c, "", 1326, ntlm_strerror(r));
-            http_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+            conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
             return 0;
         }
         char b64[2048];
@@ -447,7 +492,7 @@ static int handle_auth(struct conn *c, const struct http_request *req)
     }
     if (type != 3 || !c->ntlm) {
         log_auth_failure(c, "", 1326, "NTLM message out of order");
-        http_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
         return 0;
     }
     users_reload_if_changed(gw);
@@ -464,10 +509,11 @@ static int handle_auth(struct conn *c, const struct http_request *req)
         char who[2 * NTLM_NAME_MAX + 2];
         snprintf(who, sizeof who, "%s\\%s", res.domain, res.user);
         log_auth_failure(c, who, 1326, ntlm_strerror(r));
-        http_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
         return 0;
     }
     str_copy(c->identity, res.identity, sizeof c->identity);
+    add_system_groups(c);
     c->authed = true;
     unauth_release(c);
     log_info("%s authenticated as %s (NTLM%s%s, workstation \"%s\")", c->peer_str, c->identity,
@@ -497,7 +543,7 @@ static void start_websocket(struct conn *c, const struct http_request *req)
         return;
     }
     if (ver && strcmp(ver, "13") != 0) {
-        http_simple(c, 426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n", true);
+        conn_send_simple(c, 426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n", true);
         return;
     }
     struct tunnel *t = tunnel_new(gw, c, true);
@@ -509,7 +555,7 @@ static void start_websocket(struct conn *c, const struct http_request *req)
                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
                "Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                accept);
-    ws_decoder_init(&c->ws, gw->cfg.lim.max_ws_message);
+    ws_decoder_init(&c->ws, gw->cfg->lim.max_ws_message);
     c->phase = CONN_WS;
     http_parser_free(&c->hp);
     conn_flush(c);
@@ -534,7 +580,7 @@ static void start_legacy_out(struct conn *c)
     }
     str_copy(t->conn_id, c->conn_id, sizeof t->conn_id);
     t->state = TUN_WAIT_IN;
-    t->deadline_ms = now_ms() + gw->cfg.lim.pairing_ms;
+    t->deadline_ms = now_ms() + gw->cfg->lim.pairing_ms;
     t->pair_next = gw->pairing;
     gw->pairing = t;
     /* No length and no type: FreeRDP skips exactly 10 seed bytes, then reads raw packets. */
@@ -575,7 +621,7 @@ static void start_legacy_in(struct conn *c)
     t->in = c;
     c->tun = t;
     t->state = TUN_INITIALIZED;
-    t->deadline_ms = now_ms() + gw->cfg.lim.setup_ms;
+    t->deadline_ms = now_ms() + gw->cfg->lim.setup_ms;
     buf_append_str(&c->out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     c->phase = CONN_LEGACY_IN_HDR;
     http_parser_reset(&c->hp);
@@ -591,7 +637,7 @@ static void start_legacy_in_body(struct conn *c, const struct http_request *req)
     }
     c->body_chunked = req->chunked;
     if (c->body_chunked)
-        http_chunked_init(&c->chunked, c->gw->cfg.lim.max_chunk);
+        http_chunked_init(&c->chunked, c->gw->cfg->lim.max_chunk);
     c->phase = CONN_LEGACY_IN_BODY;
     http_parser_free(&c->hp);
 }
@@ -605,6 +651,10 @@ static void handle_request(struct conn *c)
         return;
     }
     log_debug("%s %s from %s", req->method, req->target, c->peer_str);
+    if (c->cim) {
+        cim_on_request(c);
+        return;
+    }
     if (!path_is_rdg(req->target)) {
         http_error(c, 404, "not the gateway path");
         return;
@@ -613,7 +663,7 @@ static void handle_request(struct conn *c)
     bool in = !strcmp(req->method, "RDG_IN_DATA");
     bool get = !strcmp(req->method, "GET");
     if (!out && !in && !get) {
-        http_simple(c, 405, "Method Not Allowed", "Allow: RDG_OUT_DATA, RDG_IN_DATA, GET\r\n",
+        conn_send_simple(c, 405, "Method Not Allowed", "Allow: RDG_OUT_DATA, RDG_IN_DATA, GET\r\n",
                     true);
         return;
     }
@@ -627,7 +677,7 @@ static void handle_request(struct conn *c)
     const char *scheme = http_request_header(req, "RDG-Auth-Scheme");
     if (scheme && !c->authed) {
         log_auth_failure(c, "", 1326, "RDG-Auth-Scheme (PAA/SSPI_NTLM) is not supported");
-        http_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
         return;
     }
     if (!c->authed) {
@@ -660,7 +710,7 @@ static void process_ws(struct conn *c)
     struct tunnel *t = c->tun;
     while (!c->dead && buf_len(&c->in)) {
         struct ws_event ev;
-        size_t room = 2u * c->gw->cfg.lim.max_packet;
+        size_t room = 2u * c->gw->cfg->lim.max_packet;
         if (buf_len(&t->pkt_in) >= room)
             break;
         size_t feed = buf_len(&c->in);
@@ -696,7 +746,7 @@ static void process_ws(struct conn *c)
 static void process_legacy_body(struct conn *c)
 {
     struct tunnel *t = c->tun;
-    size_t room = 2u * c->gw->cfg.lim.max_packet;
+    size_t room = 2u * c->gw->cfg->lim.max_packet;
     while (!c->dead && buf_len(&c->in) && buf_len(&t->pkt_in) < room) {
         size_t feed = buf_len(&c->in);
         if (feed > room - buf_len(&t->pkt_in))
@@ -753,6 +803,9 @@ static void conn_process(struct conn *c)
         case CONN_LEGACY_IN_BODY:
             process_legacy_body(c);
             return;
+        case CONN_CIM_BODY:
+            cim_on_body(c);
+            return;
         case CONN_LEGACY_OUT:
             /* FreeRDP never writes on OUT after the request; anything else is dropped */
             buf_clear(&c->in);
@@ -790,8 +843,8 @@ static void on_accept(struct io *io, uint32_t events)
         }
         char addr[64];
         sockaddr_to_str((struct sockaddr *)&ss, addr, sizeof addr);
-        if (gw->stopping || gw->nunauth >= gw->cfg.lim.max_unauth_total ||
-            unauth_from(gw, addr) >= gw->cfg.lim.max_unauth_per_ip) {
+        if (gw->stopping || gw->nunauth >= gw->cfg->lim.max_unauth_total ||
+            unauth_from(gw, addr) >= gw->cfg->lim.max_unauth_per_ip) {
             log_warn("refusing connection from %s: too many unauthenticated connections", addr);
             close(fd);
             continue;
@@ -808,8 +861,9 @@ static void on_accept(struct io *io, uint32_t events)
         c->io.cb = conn_on_io;
         c->peer = ss;
         str_copy(c->peer_str, addr, sizeof c->peer_str);
-        c->ssl = tls_accept_new(&gw->tls, fd);
-        c->in.cap_limit = (size_t)gw->cfg.lim.max_header_bytes + READ_CHUNK * 2;
+        c->cim = L->cim;
+        c->ssl = tls_accept_new(L->cim && gw->cim_tls.ctx ? &gw->cim_tls : &gw->tls, fd);
+        c->in.cap_limit = (size_t)gw->cfg->lim.max_header_bytes + READ_CHUNK * 2;
         if (!c->ssl || http_parser_init(&c->hp, &gw->http_lim) < 0) {
             if (c->ssl)
                 tls_conn_free(c->ssl);
@@ -818,7 +872,7 @@ static void on_accept(struct io *io, uint32_t events)
             continue;
         }
         c->phase = CONN_TLS;
-        c->deadline_ms = now_ms() + gw->cfg.lim.tls_handshake_ms;
+        c->deadline_ms = now_ms() + gw->cfg->lim.tls_handshake_ms;
         c->counted_unauth = true;
         gw->nunauth++;
         gw->nconns++;
@@ -843,7 +897,7 @@ static void sweep(struct gateway *gw)
             conn_close(c, "flush timeout");
         } else if (c->phase == CONN_TLS) {
             conn_close(c, "TLS handshake timeout");
-        } else if (c->phase == CONN_HTTP && !c->tun) {
+        } else if ((c->phase == CONN_HTTP && !c->tun) || c->phase == CONN_CIM_BODY) {
             log_info("closing %s: authentication not completed in time", c->peer_str);
             conn_close(c, "authentication timeout");
         } else {
@@ -896,6 +950,45 @@ static void on_signal(struct io *io, uint32_t events)
     (void)gw;
 }
 
+static void setup_ntlm(struct gateway *gw);
+
+/* SIGHUP: a new configuration for new tunnels (live ones keep theirs); a bad one is refused
+ * and the running one stays. Listen addresses and certificates need a restart. */
+static void gw_reload(struct gateway *gw)
+{
+    struct gw_config *n = config_new();
+    struct buf errors = BUF_INIT;
+    int nerr = n ? config_load(gw->config_path, n, &errors) : 1;
+    if (nerr) {
+        buf_put_u8(&errors, 0);
+        log_error("SIGHUP: %s not reloaded, keeping the running configuration:\n%s",
+                  gw->config_path, (char *)buf_data(&errors));
+        buf_free(&errors);
+        config_put(n);
+        return;
+    }
+    buf_free(&errors);
+    bool same_listen = n->nlisten == gw->cfg->nlisten &&
+                       !memcmp(n->listen, gw->cfg->listen, sizeof n->listen) &&
+                       !strcmp(n->cim_listen, gw->cfg->cim_listen);
+    if (!same_listen || strcmp(n->certificate, gw->cfg->certificate) ||
+        strcmp(n->admin_socket, gw->cfg->admin_socket))
+        log_warn("SIGHUP: listen addresses, certificates and the admin socket change only at "
+                 "restart");
+    /* keep what cannot change without a restart */
+    memcpy(n->listen, gw->cfg->listen, sizeof n->listen);
+    n->nlisten = gw->cfg->nlisten;
+    str_copy(n->cim_listen, gw->cfg->cim_listen, sizeof n->cim_listen);
+    str_copy(n->admin_socket, gw->cfg->admin_socket, sizeof n->admin_socket);
+    config_put(gw->cfg);
+    gw->cfg = n;
+    setup_ntlm(gw);
+    memset(&gw->users_mtime, 0, sizeof gw->users_mtime);
+    users_reload_if_changed(gw);
+    log_info("SIGHUP: configuration reloaded (%zu CAP, %zu RAP, %zu resource group(s))",
+             n->policy.ncaps, n->policy.nraps, n->policy.ngroups);
+}
+
 int gw_run(struct gateway *gw)
 {
     uint64_t next_sweep = now_ms() + 250;
@@ -911,11 +1004,8 @@ int gw_run(struct gateway *gw)
         while (read(gw->sigfd, &si, sizeof si) == sizeof si) {
             if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
                 begin_stop(gw);
-            else if (si.ssi_signo == SIGHUP) {
-                log_info("SIGHUP: reloading the users file");
-                memset(&gw->users_mtime, 0, sizeof gw->users_mtime);
-                users_reload_if_changed(gw);
-            }
+            else if (si.ssi_signo == SIGHUP)
+                gw_reload(gw);
         }
         /* connections with data left in OpenSSL's buffers, or resumed after backpressure */
         struct conn *list = gw->ready;
@@ -953,7 +1043,7 @@ int gw_run(struct gateway *gw)
 
 /* ---------- init ---------- */
 
-static int listen_on(struct gateway *gw, const char *addr, char *err, size_t errsz)
+static int listen_on(struct gateway *gw, const char *addr, bool cim, char *err, size_t errsz)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -972,19 +1062,35 @@ static int listen_on(struct gateway *gw, const char *addr, char *err, size_t err
     }
     struct listener *L = &gw->listeners[gw->nlisteners++];
     L->gw = gw;
+    L->cim = cim;
     L->io.fd = fd;
     L->io.cb = on_accept;
     str_copy(L->addr, addr, sizeof L->addr);
     io_set(&gw->loop, &L->io, EPOLLIN);
-    log_info("listening on %s", addr);
+    log_info("listening on %s%s", addr, cim ? " (CIM-XML, POST /cimom)" : "");
     return 0;
 }
 
-static void add_spn_host(struct gateway *gw, unsigned *n, const char *h)
+/* The NTLM acceptor's view of the current configuration (its strings point into gw->cfg, so
+ * this runs again after every reload). */
+static void setup_ntlm(struct gateway *gw)
 {
-    if (*n < ARRAY_SIZE(gw->spn_hosts) - 1 && h && *h)
-        gw->spn_hosts[(*n)++] = h;
-    gw->spn_hosts[*n] = NULL;
+    const struct gw_config *cfg = gw->cfg;
+    unsigned n = 0;
+    for (unsigned i = 0; i < cfg->ngateway_names && n < ARRAY_SIZE(gw->spn_hosts) - 1; i++)
+        gw->spn_hosts[n++] = cfg->gateway_names[i];
+    gw->spn_hosts[n] = NULL;
+    gw->ntlm_cfg = (struct ntlm_server_config){
+        .nb_domain = cfg->netbios_domain,
+        .nb_computer = cfg->netbios_name,
+        .dns_domain = cfg->dns_domain,
+        .dns_computer = cfg->dns_name,
+        .require_mic = cfg->require_mic,
+        .require_cbt = cfg->require_channel_binding,
+        .spn_hosts = n ? gw->spn_hosts : NULL,
+        .require_spn = n > 0,
+        .challenge_lifetime_s = 300,
+    };
 }
 
 int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz)
@@ -994,8 +1100,13 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     gw->loop.epfd = -1;
     gw->admin_io.fd = -1;
     str_copy(gw->config_path, config_path, sizeof gw->config_path);
+    gw->cfg = config_new();
+    if (!gw->cfg) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
     struct buf errors = BUF_INIT;
-    int nerr = config_load(config_path, &gw->cfg, &errors);
+    int nerr = config_load(config_path, gw->cfg, &errors);
     if (nerr) {
         buf_put_u8(&errors, 0);
         snprintf(err, errsz, "%s", (char *)buf_data(&errors));
@@ -1003,7 +1114,7 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
         return -1;
     }
     buf_free(&errors);
-    struct gw_config *cfg = &gw->cfg;
+    struct gw_config *cfg = gw->cfg;
     gw->http_lim = (struct http_limits){
         .max_request_line = cfg->lim.max_request_line,
         .max_header_line = cfg->lim.max_header_line,
@@ -1021,20 +1132,7 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     if (stat(cfg->users_file, &st) == 0)
         gw->users_mtime = st.st_mtim;
     log_info("loaded %zu account(s) from %s", gw->users.n, cfg->users_file);
-    unsigned n = 0;
-    for (unsigned i = 0; i < cfg->ngateway_names; i++)
-        add_spn_host(gw, &n, cfg->gateway_names[i]);
-    gw->ntlm_cfg = (struct ntlm_server_config){
-        .nb_domain = cfg->netbios_domain,
-        .nb_computer = cfg->netbios_name,
-        .dns_domain = cfg->dns_domain,
-        .dns_computer = cfg->dns_name,
-        .require_mic = cfg->require_mic,
-        .require_cbt = cfg->require_channel_binding,
-        .spn_hosts = n ? gw->spn_hosts : NULL,
-        .require_spn = n > 0,
-        .challenge_lifetime_s = 300,
-    };
+    setup_ntlm(gw);
     if (reg_init(&gw->reg) < 0 || loop_init(&gw->loop) < 0) {
         snprintf(err, errsz, "out of memory");
         return -1;
@@ -1052,8 +1150,16 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     sigio.cb = on_signal;
     io_set(&gw->loop, &sigio, EPOLLIN);
     for (unsigned i = 0; i < cfg->nlisten; i++)
-        if (listen_on(gw, cfg->listen[i], err, errsz) < 0)
+        if (listen_on(gw, cfg->listen[i], false, err, errsz) < 0)
             return -1;
+    if (cfg->cim_listen[0]) {
+        if ((strcmp(cfg->cim_certificate, cfg->certificate) ||
+             strcmp(cfg->cim_private_key, cfg->private_key)) &&
+            tls_ctx_init(&gw->cim_tls, cfg->cim_certificate, cfg->cim_private_key, err, errsz) < 0)
+            return -1;
+        if (listen_on(gw, cfg->cim_listen, true, err, errsz) < 0)
+            return -1;
+    }
     if (admin_init(gw, err, errsz) < 0)
         return -1;
     gw->next_tunnel_id = 1;
@@ -1072,6 +1178,7 @@ void gw_free(struct gateway *gw)
     reg_free(&gw->reg);
     user_store_free(&gw->users);
     tls_ctx_free(&gw->tls);
-    config_free(&gw->cfg);
+    tls_ctx_free(&gw->cim_tls);
+    config_put(gw->cfg);
     buf_free(&gw->scratch);
 }

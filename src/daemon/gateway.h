@@ -33,6 +33,7 @@ enum conn_phase {
     CONN_LEGACY_OUT,    /* legacy OUT: server -> client packets after the seed */
     CONN_LEGACY_IN_HDR, /* legacy IN: authenticated, waiting for the streaming request */
     CONN_LEGACY_IN_BODY,/* legacy IN: client -> server packets in the request body */
+    CONN_CIM_BODY,      /* CIM-XML endpoint: reading a POST body */
     CONN_DEAD,
 };
 
@@ -56,6 +57,8 @@ struct conn {
     struct http_chunked chunked;
     bool body_chunked;
     struct tunnel *tun;
+    bool cim;             /* accepted on the CIM-XML listener */
+    size_t body_need;     /* CONN_CIM_BODY: bytes of body expected */
     struct sockaddr_storage peer;
     char peer_str[64];
     uint64_t deadline_ms; /* 0 = none */
@@ -96,6 +99,7 @@ struct tunnel {
     uint32_t client_caps, caps;
     bool counted; /* counted against max-connections (after TUNNEL_CREATE) */
     char client_name[256];
+    struct gw_config *cfg;           /* the configuration cap points into (a reference) */
     const struct policy_cap *cap;
     /* target */
     struct io tio;
@@ -111,6 +115,8 @@ struct tunnel {
     uint64_t next_keepalive_ms;
     uint32_t close_status;      /* CLOSE_CHANNEL status we sent */
     bool admin_closed;          /* ended by Disconnect / DisconnectUser / DisconnectProtocol */
+    bool session_timed_out;     /* ended by the CAP's session timeout (event 307) */
+    char end_reason[96];        /* why it ended, for the disconnect event */
     struct reg_entry reg;       /* what Win32_TSGatewayConnection shows */
     bool dead;
     struct tunnel *next, *prev;
@@ -121,21 +127,23 @@ struct tunnel {
 struct listener {
     struct io io;
     struct gateway *gw;
+    bool cim;
     char addr[128];
 };
 
 struct gateway {
     struct loop loop;
-    struct gw_config cfg;
+    struct gw_config *cfg; /* current configuration (refcounted: tunnels keep theirs) */
     char config_path[4096];
     struct tls_ctx tls;
+    struct tls_ctx cim_tls;
     struct user_store users;
     struct timespec users_mtime;
     struct ntlm_server_config ntlm_cfg;
     const char *spn_hosts[CONF_MAX_NAMES + 4];
     struct http_limits http_lim;
     struct registry reg;
-    struct listener listeners[CONF_MAX_LISTEN];
+    struct listener listeners[CONF_MAX_LISTEN + 1];
     unsigned nlisteners;
     struct conn *conns;
     struct tunnel *tunnels;
@@ -164,6 +172,17 @@ void conn_update_io(struct conn *c);
 void conn_mark_ready(struct conn *c);
 void conn_after_flush_close(struct conn *c);
 bool conn_can_read(const struct conn *c);
+
+/* gateway.c, shared with the other daemon files */
+/* True when the audit switches want event id logged. */
+bool gw_event_wanted(const struct gateway *gw, int id);
+void conn_send_simple(struct conn *c, int status, const char *reason, const char *extra,
+                      bool close);
+int users_reload_if_changed(struct gateway *gw);
+
+/* cim.c */
+void cim_on_request(struct conn *c);
+void cim_on_body(struct conn *c);
 
 /* tunnel.c */
 struct tunnel *tunnel_new(struct gateway *gw, struct conn *out, bool websocket);

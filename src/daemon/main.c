@@ -189,7 +189,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (test) {
-        struct gw_config cfg;
+        struct gw_config cfg = {0};
         struct buf errors = BUF_INIT;
         int n = config_load(config, &cfg, &errors);
         if (n == 0) {

@@ -82,6 +82,8 @@ static void admin_disconnect(struct gateway *gw, struct reg_entry *e, const char
              e->channel_id, e->user, e->client_addr);
     t->admin_closed = true;
     uint64_t dur = (now_ms() - e->connected_ms) / 1000;
+    if (!gw_event_wanted(gw, 202))
+        goto skip_event;
     struct event_line ev;
     ev_begin(&ev, 202);
     ev_str(&ev, "Username", e->user);
@@ -96,6 +98,7 @@ static void admin_disconnect(struct gateway *gw, struct reg_entry *e, const char
     ev_str(&ev, "ConnectionProtocol", "HTTP");
     ev_str(&ev, "Method", method);
     ev_end(&ev);
+skip_event:
     reg_remove(&gw->reg, e);
     tunnel_begin_close(t, TSGU_CLOSE_CONNECTIONABORTED, "disconnected by an administrator");
 }
@@ -197,25 +200,24 @@ static void cap_instance(const struct policy_cap *cap, size_t order, struct cim_
 {
     char groups[4096];
     in->cls = cim_find_class("Win32_TSGatewayConnectionAuthorizationPolicy");
-    uint32_t r = cap->redir_flags;
-    uint32_t type = (r & TSGU_REDIR_ENABLE_ALL) ? 0 : (r & TSGU_REDIR_DISABLE_ALL) ? 1 : 2;
+    int type = cap->redir_type;
     join_list(&cap->user_groups, groups, sizeof groups);
     cim_set(in, 0, cap->name);
     cim_setf(in, 1, "%zu", order);
     cim_set(in, 2, tf(false));
-    cim_set(in, 3, tf(true));
+    cim_set(in, 3, tf(cap->password_allowed));
     cim_set(in, 4, tf(false));
-    cim_set(in, 5, tf(false));
+    cim_set(in, 5, tf(cap->cookie_allowed));
     cim_set(in, 6, tf(cap->enabled));
     cim_setf(in, 7, "%u", (cap->idle_timeout_s + 59) / 60);
     cim_setf(in, 8, "%u", (cap->session_timeout_s + 59) / 60);
-    cim_set(in, 9, "0");
-    cim_setf(in, 10, "%u", type);
-    cim_set(in, 11, tf(type == 2 && (r & TSGU_REDIR_DISABLE_DRIVE)));
-    cim_set(in, 12, tf(type == 2 && (r & TSGU_REDIR_DISABLE_PRINTER)));
-    cim_set(in, 13, tf(type == 2 && (r & TSGU_REDIR_DISABLE_PORT)));
-    cim_set(in, 14, tf(type == 2 && (r & TSGU_REDIR_DISABLE_CLIPBOARD)));
-    cim_set(in, 15, tf(type == 2 && (r & TSGU_REDIR_DISABLE_PNP)));
+    cim_setf(in, 9, "%d", cap->session_timeout_action);
+    cim_setf(in, 10, "%d", type);
+    cim_set(in, 11, tf(type == 2 && cap->disable_drives));
+    cim_set(in, 12, tf(type == 2 && cap->disable_printers));
+    cim_set(in, 13, tf(type == 2 && cap->disable_serial_ports));
+    cim_set(in, 14, tf(type == 2 && cap->disable_clipboard));
+    cim_set(in, 15, tf(type == 2 && cap->disable_pnp));
     cim_set(in, 16, groups);
     cim_set(in, 17, "");
     cim_set(in, 18, tf(false));
@@ -236,7 +238,7 @@ static void rap_instance(const struct policy_rap *rap, struct cim_instance *in)
             pos += (size_t)snprintf(ports + pos, pos < sizeof ports ? sizeof ports - pos : 0,
                                     "%s%u", i ? ";" : "", rap->ports[i]);
     cim_set(in, 0, rap->name);
-    cim_set(in, 1, "");
+    cim_set(in, 1, rap->description);
     cim_set(in, 2, tf(rap->enabled));
     cim_set(in, 3, "RG");
     if (rap->group_name[0]) {
@@ -279,30 +281,42 @@ static void rg_instance(const struct policy *p, const char *name, const char *de
 static void ss_instance(const struct gateway *gw, struct cim_instance *in)
 {
     in->cls = cim_find_class("Win32_TSGatewayServerSettings");
-    uint32_t max = gw->cfg.max_connections;
+    uint32_t max = gw->cfg->max_connections;
     cim_setf(in, 0, "%u", max ? max : 4294967295u);
     cim_set(in, 1, tf(max == 0));
     cim_set(in, 2, "4294967295");
     cim_set(in, 3, "tsgw");
     cim_set(in, 4, "1");
     cim_set(in, 5, "7");
-    cim_set(in, 6, "");
-    cim_set(in, 7, "");
-    cim_set(in, 8, "");
-    cim_set(in, 9, "");
-    cim_set(in, 10, tf(false));
+    char t[26];
+    const struct gw_config *cfg = gw->cfg;
+    cim_set(in, 6, cfg->admin_message);
+    if (cfg->admin_message_start) {
+        cim_format_datetime((uint64_t)cfg->admin_message_start * 1000000u, t);
+        cim_set(in, 7, t);
+    } else {
+        cim_set(in, 7, "");
+    }
+    if (cfg->admin_message_end) {
+        cim_format_datetime((uint64_t)cfg->admin_message_end * 1000000u, t);
+        cim_set(in, 8, t);
+    } else {
+        cim_set(in, 8, "");
+    }
+    cim_set(in, 9, cfg->consent_message);
+    cim_set(in, 10, tf(cfg->only_consent_capable_clients));
     cim_set(in, 11, tf(false));
     cim_set(in, 12, tf(false));
     cim_set(in, 13, "0");
     cim_set(in, 14, tf(true));
-    cim_set(in, 15, tf(gw->cfg.require_channel_binding));
+    cim_set(in, 15, tf(gw->cfg->require_channel_binding));
 }
 
 /* Builds every instance of a configuration class into a caller-provided callback. */
 static int enum_config(struct gateway *gw, const struct cim_class *c,
                        int (*fn)(const struct cim_instance *in, void *ctx), void *ctx)
 {
-    const struct policy *p = &gw->cfg.policy;
+    const struct policy *p = &gw->cfg->policy;
     const char *name = c->name;
     int stop = 0;
     if (str_ieq(name, "Win32_TSGatewayConnectionAuthorizationPolicy")) {
@@ -322,7 +336,8 @@ static int enum_config(struct gateway *gw, const struct cim_class *c,
     } else if (str_ieq(name, "Win32_TSGatewayResourceGroup")) {
         for (size_t i = 0; i < p->ngroups && !stop; i++) {
             struct cim_instance in = {0};
-            rg_instance(p, p->groups[i].name, "", p->groups[i].res, p->groups[i].nres, &in);
+            rg_instance(p, p->groups[i].name, p->groups[i].description, p->groups[i].res,
+                        p->groups[i].nres, &in);
             stop = fn(&in, ctx);
             cim_instance_clear(&in);
         }

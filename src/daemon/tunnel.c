@@ -35,6 +35,8 @@ static void ev_common(struct event_line *e, int id, const struct tunnel *t)
 static void log_simple_event(const struct tunnel *t, int id, const char *resource,
                              uint32_t error, const char *reason)
 {
+    if (!gw_event_wanted(t->gw, id))
+        return;
     struct event_line e;
     ev_common(&e, id, t);
     ev_str(&e, "AuthType", "NTLM");
@@ -51,7 +53,7 @@ static void log_simple_event(const struct tunnel *t, int id, const char *resourc
 
 struct tunnel *tunnel_new(struct gateway *gw, struct conn *out, bool websocket)
 {
-    if (gw->cfg.lim.max_tunnels && gw->ntunnels >= gw->cfg.lim.max_tunnels)
+    if (gw->cfg->lim.max_tunnels && gw->ntunnels >= gw->cfg->lim.max_tunnels)
         return NULL;
     struct tunnel *t = calloc(1, sizeof *t);
     if (!t)
@@ -65,9 +67,9 @@ struct tunnel *tunnel_new(struct gateway *gw, struct conn *out, bool websocket)
     t->tio.fd = -1;
     t->tio.cb = target_on_io;
     t->next_channel_id = 1;
-    t->deadline_ms = now_ms() + gw->cfg.lim.setup_ms;
-    t->pkt_in.cap_limit = 4u * gw->cfg.lim.max_packet;
-    t->to_target.cap_limit = (size_t)gw->cfg.lim.relay_buffer + 2u * gw->cfg.lim.max_packet;
+    t->deadline_ms = now_ms() + gw->cfg->lim.setup_ms;
+    t->pkt_in.cap_limit = 4u * gw->cfg->lim.max_packet;
+    t->to_target.cap_limit = (size_t)gw->cfg->lim.relay_buffer + 2u * gw->cfg->lim.max_packet;
     str_copy(t->reg.user, out->identity, sizeof t->reg.user);
     str_copy(t->reg.full_name, out->full_name, sizeof t->reg.full_name);
     str_copy(t->reg.client_addr, out->peer_str, sizeof t->reg.client_addr);
@@ -135,9 +137,12 @@ static void close_target(struct tunnel *t)
 static void log_disconnect(struct tunnel *t)
 {
     uint64_t dur = (now_ms() - t->reg.connected_ms) / 1000;
+    /* 202: an administrator ended it; 307: the CAP's session timeout; 303: anything else */
+    int id = t->admin_closed ? 202 : t->session_timed_out ? 307 : 303;
+    if (!gw_event_wanted(t->gw, id))
+        return;
     struct event_line e;
-    /* 202: an administrator ended it; 303: it ended on its own */
-    ev_common(&e, t->admin_closed ? 202 : 303, t);
+    ev_common(&e, id, t);
     ev_str(&e, "Resource", t->reg.resource);
     ev_u64(&e, "Port", t->reg.port);
     ev_u64(&e, "ChannelId", t->reg.channel_id);
@@ -145,6 +150,8 @@ static void log_disconnect(struct tunnel *t)
     ev_u64(&e, "BytesTransfered", t->reg.bytes_to_client);
     ev_u64(&e, "SessionDuration", dur);
     ev_str(&e, "ConnectionProtocol", "HTTP");
+    if (t->end_reason[0])
+        ev_str(&e, "Reason", t->end_reason);
     ev_end(&e);
 }
 
@@ -156,6 +163,8 @@ void tunnel_close(struct tunnel *t, const char *why)
     t->dead = true;
     log_debug("tunnel %llu closed: %s", (unsigned long long)t->id, why);
     if (t->reg.linked) {
+        if (!t->end_reason[0])
+            str_copy(t->end_reason, why, sizeof t->end_reason);
         log_disconnect(t);
         reg_remove(&gw->reg, &t->reg);
     }
@@ -196,6 +205,7 @@ void tunnel_reap(struct tunnel *t)
     gw->ntunnels--;
     buf_free(&t->pkt_in);
     buf_free(&t->to_target);
+    config_put(t->cfg);
     free(t);
 }
 
@@ -209,10 +219,11 @@ void tunnel_begin_close(struct tunnel *t, uint32_t status, const char *why)
         return;
     }
     log_debug("tunnel %llu closing: %s", (unsigned long long)t->id, why);
+    str_copy(t->end_reason, why, sizeof t->end_reason);
     close_target(t);
     t->state = TUN_CLOSING;
     t->close_status = status;
-    t->deadline_ms = now_ms() + t->gw->cfg.lim.close_grace_ms;
+    t->deadline_ms = now_ms() + t->gw->cfg->lim.close_grace_ms;
     buf_clear(&t->to_target);
     tsgu_put_close_channel(&t->gw->scratch, status);
     emit_scratch(t);
@@ -272,6 +283,21 @@ static void make_subject(const struct tunnel *t, struct subject_buf *sb)
 
 /* ---------- target connection ---------- */
 
+/* The administrative message, inside its time window, to clients that declared they show
+ * service messages (FreeRDP acts on it only after CHANNEL_RESPONSE, so it goes right after). */
+static void send_admin_message(struct tunnel *t)
+{
+    const struct gw_config *cfg = t->gw->cfg;
+    int64_t now = (int64_t)(now_realtime_us() / 1000000u);
+    if (!cfg->admin_message[0] || !(t->client_caps & TSGU_CAP_SERVICE_MSG))
+        return;
+    if ((cfg->admin_message_start && now < cfg->admin_message_start) ||
+        (cfg->admin_message_end && now >= cfg->admin_message_end))
+        return;
+    tsgu_put_service_message(&t->gw->scratch, cfg->admin_message);
+    emit_scratch(t);
+}
+
 static void try_next_candidate(struct tunnel *t);
 
 static void channel_opened(struct tunnel *t)
@@ -290,22 +316,25 @@ static void channel_opened(struct tunnel *t)
                                                  : ((const struct sockaddr_in6 *)sa)->sin6_port);
     if (reg_add(&gw->reg, &t->reg) < 0)
         log_warn("tunnel %llu: registry insert failed", (unsigned long long)t->id);
-    if (gw->cfg.lim.keepalive_ms)
-        t->next_keepalive_ms = now_ms() + gw->cfg.lim.keepalive_ms;
+    if (gw->cfg->lim.keepalive_ms)
+        t->next_keepalive_ms = now_ms() + gw->cfg->lim.keepalive_ms;
     tsgu_put_channel_response(&gw->scratch, TSGU_S_OK, TSGU_CHANNEL_RESP_CHANNEL_ID,
                               t->reg.channel_id);
     emit_scratch(t);
+    send_admin_message(t);
     char addr[64];
     sockaddr_to_str(sa, addr, sizeof addr);
-    struct event_line e;
-    ev_common(&e, 302, t);
-    ev_str(&e, "Resource", t->reg.resource);
-    ev_u64(&e, "Port", t->reg.port);
-    ev_str(&e, "TargetAddress", addr);
-    ev_u64(&e, "ChannelId", t->reg.channel_id);
-    ev_str(&e, "ConnectionProtocol", "HTTP");
-    ev_str(&e, "Transport", t->websocket ? "websocket" : "legacy");
-    ev_end(&e);
+    if (gw_event_wanted(gw, 302)) {
+        struct event_line e;
+        ev_common(&e, 302, t);
+        ev_str(&e, "Resource", t->reg.resource);
+        ev_u64(&e, "Port", t->reg.port);
+        ev_str(&e, "TargetAddress", addr);
+        ev_u64(&e, "ChannelId", t->reg.channel_id);
+        ev_str(&e, "ConnectionProtocol", "HTTP");
+        ev_str(&e, "Transport", t->websocket ? "websocket" : "legacy");
+        ev_end(&e);
+    }
     uint32_t ev = EPOLLIN;
     io_set(&gw->loop, &t->tio, ev);
     /* client bytes may be waiting behind the CHANNEL_CREATE: the ready pass processes them */
@@ -348,7 +377,7 @@ static void try_next_candidate(struct tunnel *t)
             }
             if (errno == EINPROGRESS) {
                 t->state = TUN_CONNECTING;
-                t->deadline_ms = now_ms() + gw->cfg.lim.connect_ms;
+                t->deadline_ms = now_ms() + gw->cfg->lim.connect_ms;
                 io_set(&gw->loop, &t->tio, EPOLLOUT);
                 return;
             }
@@ -389,7 +418,7 @@ static unsigned add_candidates(struct tunnel *t, const char *requested, uint16_t
     unsigned added = 0;
     for (struct addrinfo *p = ai; p && t->ncand < TUN_MAX_CANDIDATES; p = p->ai_next) {
         const struct policy_rap *rap =
-            policy_check_rap(&t->gw->cfg.policy, subj, host, p->ai_addr, port);
+            policy_check_rap(&t->gw->cfg->policy, subj, host, p->ai_addr, port);
         if (!rap) {
             *rap_denied = true;
             continue;
@@ -433,20 +462,31 @@ static void on_tunnel_create(struct tunnel *t, const struct tsgu_tunnel_create *
                "PAA cookie or reauthentication not supported");
         return;
     }
-    if (gw->cfg.max_connections && gw->nactive >= gw->cfg.max_connections) {
+    if (gw->cfg->max_connections && gw->nactive >= gw->cfg->max_connections) {
         log_simple_event(t, 203, NULL, TSGU_E_PROXY_MAXCONNECTIONSREACHED,
                          "maximum connections reached");
         refuse(t, TSGU_PKT_TUNNEL_CREATE, TSGU_E_PROXY_MAXCONNECTIONSREACHED,
                "maximum connections reached");
         return;
     }
+    const struct gw_config *cfg = gw->cfg;
+    bool consent = cfg->consent_message[0] != 0;
+    if (cfg->only_consent_capable_clients && !(tc->caps & TSGU_CAP_CONSENT_SIGN)) {
+        log_simple_event(t, 201, NULL, TSGU_E_PROXY_CAPABILITYMISMATCH,
+                         "client cannot show the consent message");
+        refuse(t, TSGU_PKT_TUNNEL_CREATE, TSGU_E_PROXY_CAPABILITYMISMATCH,
+               "client is not consent-capable");
+        return;
+    }
     t->counted = true;
     gw->nactive++;
     t->client_caps = tc->caps;
-    t->caps = tc->caps & SERVER_CAPS;
+    t->caps = tc->caps & (SERVER_CAPS | (consent ? TSGU_CAP_CONSENT_SIGN : 0));
+    /* a consent message only to clients that declared they can show one */
+    const char *msg = consent && (t->caps & TSGU_CAP_CONSENT_SIGN) ? cfg->consent_message : NULL;
     tsgu_put_tunnel_response(&gw->scratch, TSGU_S_OK,
                              TSGU_TUNNEL_RESP_TUNNEL_ID | TSGU_TUNNEL_RESP_CAPS, (uint32_t)t->id,
-                             t->caps, NULL);
+                             t->caps, msg);
     emit_scratch(t);
     t->state = TUN_CREATED;
 }
@@ -457,7 +497,9 @@ static void on_tunnel_auth(struct tunnel *t, const struct tsgu_tunnel_auth *ta)
     str_copy(t->client_name, ta->client_name, sizeof t->client_name);
     struct subject_buf sb;
     make_subject(t, &sb);
-    const struct policy_cap *cap = policy_check_cap(&gw->cfg.policy, &sb.s);
+    if (!t->cfg)
+        t->cfg = config_get(gw->cfg);
+    const struct policy_cap *cap = policy_check_cap(&t->cfg->policy, &sb.s);
     if (!cap) {
         log_simple_event(t, 201, NULL, TSGU_E_PROXY_NAP_ACCESSDENIED,
                          "no connection authorization policy allows this user");
@@ -465,13 +507,15 @@ static void on_tunnel_auth(struct tunnel *t, const struct tsgu_tunnel_auth *ta)
         return;
     }
     t->cap = cap;
-    struct event_line e;
-    ev_common(&e, 200, t);
-    ev_str(&e, "AuthType", "NTLM");
-    ev_str(&e, "ConnectionProtocol", "HTTP");
-    ev_str(&e, "Policy", cap->name);
-    ev_str(&e, "ClientName", t->client_name);
-    ev_end(&e);
+    if (gw_event_wanted(gw, 200)) {
+        struct event_line e;
+        ev_common(&e, 200, t);
+        ev_str(&e, "AuthType", "NTLM");
+        ev_str(&e, "ConnectionProtocol", "HTTP");
+        ev_str(&e, "Policy", cap->name);
+        ev_str(&e, "ClientName", t->client_name);
+        ev_end(&e);
+    }
     uint32_t idle_min = cap->idle_timeout_s ? (cap->idle_timeout_s + 59) / 60 : 0;
     tsgu_put_tunnel_auth_response(&gw->scratch, TSGU_S_OK,
                                   TSGU_TUNNEL_AUTH_RESP_REDIR_FLAGS |
@@ -507,11 +551,13 @@ static void on_channel_create(struct tunnel *t, const struct tsgu_channel_create
         }
         return;
     }
-    struct event_line e;
-    ev_common(&e, 300, t);
-    ev_str(&e, "Resource", t->cand_name[0]);
-    ev_str(&e, "Policy", rap);
-    ev_end(&e);
+    if (gw_event_wanted(t->gw, 300)) {
+        struct event_line e;
+        ev_common(&e, 300, t);
+        ev_str(&e, "Resource", t->cand_name[0]);
+        ev_str(&e, "Policy", rap);
+        ev_end(&e);
+    }
     try_next_candidate(t);
 }
 
@@ -612,11 +658,11 @@ void tunnel_process(struct tunnel *t)
     while (!t->dead) {
         if (t->state == TUN_WAIT_IN || t->state == TUN_CONNECTING)
             return;
-        if (t->state == TUN_OPEN && buf_len(&t->to_target) >= gw->cfg.lim.relay_buffer)
+        if (t->state == TUN_OPEN && buf_len(&t->to_target) >= gw->cfg->lim.relay_buffer)
             return; /* backpressure: the client connection stops reading */
         uint16_t type;
         uint32_t len;
-        uint32_t max = t->state >= TUN_OPEN ? gw->cfg.lim.max_packet : gw->cfg.lim.max_setup_packet;
+        uint32_t max = t->state >= TUN_OPEN ? gw->cfg->lim.max_packet : gw->cfg->lim.max_setup_packet;
         int r = tsgu_peek(buf_data(&t->pkt_in), buf_len(&t->pkt_in), max, &type, &len);
         if (r < 0) {
             log_info("tunnel %llu: invalid packet length from %s", (unsigned long long)t->id,
@@ -667,7 +713,7 @@ static void write_target(struct tunnel *t)
 
 static bool client_has_room(const struct tunnel *t)
 {
-    return t->out && !t->out->dead && buf_len(&t->out->out) < t->gw->cfg.lim.relay_buffer;
+    return t->out && !t->out->dead && buf_len(&t->out->out) < t->gw->cfg->lim.relay_buffer;
 }
 
 static void read_target(struct tunnel *t)
@@ -772,6 +818,16 @@ void tunnel_tick(struct tunnel *t, uint64_t now)
             return;
         }
     }
+    if (t->state == TUN_OPEN && t->cap && t->cap->session_timeout_s &&
+        now - t->reg.connected_ms >= (uint64_t)t->cap->session_timeout_s * 1000) {
+        /* reauthorization needs cap 0x10, which tsgw does not offer: disconnect either way */
+        t->session_timed_out = true;
+        tunnel_begin_close(t, (t->client_caps & TSGU_CAP_IDLE_TIMEOUT)
+                                  ? TSGU_CLOSE_SESSIONTIMEOUT
+                                  : TSGU_CLOSE_CONNECTIONABORTED,
+                           "session timeout");
+        return;
+    }
     if (t->state == TUN_OPEN && t->cap && t->cap->idle_timeout_s &&
         now - t->reg.last_activity_ms >= (uint64_t)t->cap->idle_timeout_s * 1000) {
         tunnel_begin_close(t, (t->client_caps & TSGU_CAP_IDLE_TIMEOUT)
@@ -780,9 +836,9 @@ void tunnel_tick(struct tunnel *t, uint64_t now)
                            "idle timeout");
         return;
     }
-    if (t->state == TUN_OPEN && gw->cfg.lim.keepalive_ms && now >= t->next_keepalive_ms) {
+    if (t->state == TUN_OPEN && gw->cfg->lim.keepalive_ms && now >= t->next_keepalive_ms) {
         tsgu_put_keepalive(&gw->scratch);
         emit_scratch(t);
-        t->next_keepalive_ms = now + gw->cfg.lim.keepalive_ms;
+        t->next_keepalive_ms = now + gw->cfg->lim.keepalive_ms;
     }
 }

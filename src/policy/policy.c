@@ -208,6 +208,7 @@ void policy_free(struct policy *p)
         list_free(&p->caps[i].user_groups);
     for (size_t i = 0; i < p->nraps; i++) {
         list_free(&p->raps[i].user_groups);
+        list_free(&p->raps[i].protocols);
         free(p->raps[i].res);
         free(p->raps[i].ports);
     }
@@ -328,11 +329,24 @@ bool policy_subject_matches(const struct policy_list *ug, const struct policy_su
     return false;
 }
 
+void policy_cap_finish(struct policy_cap *cap)
+{
+    if (cap->redir_type == 0) {
+        cap->redir_flags = 0x80000000u; /* HTTP_TUNNEL_REDIR_ENABLE_ALL */
+    } else if (cap->redir_type == 1) {
+        cap->redir_flags = 0x40000000u; /* HTTP_TUNNEL_REDIR_DISABLE_ALL */
+    } else {
+        cap->redir_flags = (cap->disable_drives ? 0x01u : 0) | (cap->disable_printers ? 0x02u : 0) |
+                           (cap->disable_serial_ports ? 0x04u : 0) |
+                           (cap->disable_clipboard ? 0x08u : 0) | (cap->disable_pnp ? 0x10u : 0);
+    }
+}
+
 const struct policy_cap *policy_check_cap(const struct policy *p, const struct policy_subject *s)
 {
     for (size_t i = 0; i < p->ncaps; i++) {
         const struct policy_cap *c = &p->caps[i];
-        if (c->enabled && policy_subject_matches(&c->user_groups, s))
+        if (c->enabled && c->password_allowed && policy_subject_matches(&c->user_groups, s))
             return c;
     }
     return NULL;

@@ -33,6 +33,7 @@ struct policy_list {
 
 struct policy_group {
     char name[POLICY_NAME_MAX];
+    char description[POLICY_NAME_MAX];
     struct policy_resource *res;
     size_t nres;
 };
@@ -42,15 +43,21 @@ struct policy_cap {
     int order;
     bool enabled;
     struct policy_list user_groups; /* "*" = everyone */
-    /* Fields honoured by later issues are parsed into this struct by conf/. */
+    bool password_allowed;      /* password (NTLM) logons may use this policy */
+    bool cookie_allowed;        /* PAA cookie logons may use this policy (none are accepted yet) */
     uint32_t idle_timeout_s;    /* 0 = none */
     uint32_t session_timeout_s; /* 0 = none */
-    uint32_t redir_flags;       /* HTTP_TUNNEL_REDIR_FLAGS to send */
+    int session_timeout_action; /* 0 = disconnect, 1 = reauthorize */
+    int redir_type;             /* 0 = all devices, 1 = none, 2 = all except the flags below */
+    bool disable_drives, disable_printers, disable_serial_ports, disable_clipboard, disable_pnp;
+    uint32_t redir_flags;       /* HTTP_TUNNEL_REDIR_FLAGS sent in TUNNEL_AUTH_RESPONSE */
 };
 
 struct policy_rap {
     char name[POLICY_NAME_MAX];
+    char description[POLICY_NAME_MAX];
     bool enabled;
+    struct policy_list protocols;     /* "RDP" (the only one) when empty */
     struct policy_list user_groups;
     char group_name[POLICY_NAME_MAX]; /* resource-group, or "" for inline resources */
     struct policy_resource *res;      /* inline resources */
@@ -109,7 +116,11 @@ int policy_normalize_host(const char *in, char *out, size_t outsz, int *port_out
  * of the form "DOMAIN\name" also matches a bare "name" on the other side). */
 bool policy_subject_matches(const struct policy_list *user_groups, const struct policy_subject *s);
 
-/* First enabled CAP (in order) whose user groups match; NULL when none (deny). */
+/* Computes cap->redir_flags from redir_type and the disable flags. */
+void policy_cap_finish(struct policy_cap *cap);
+
+/* First enabled CAP (in order) whose user groups match and that allows password logons (the
+ * only kind tsgw accepts); NULL when none (deny). */
 const struct policy_cap *policy_check_cap(const struct policy *p, const struct policy_subject *s);
 
 /* First enabled RAP allowing subject to reach host:port. host is the normalised requested name;

@@ -1,0 +1,197 @@
+/* The CIM-XML endpoint's HTTP side: POST /cimom over TLS, HTTP Basic authentication against
+ * the local credential store, administrator check, then mgmt/cimxml.c does the CIM work with
+ * the provider as its backend. One request per connection (wbemcli opens one per operation). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "auth/ntlm.h"
+#include "auth/users.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "daemon/gateway.h"
+#include "daemon/provider.h"
+#include "mgmt/cimxml.h"
+
+/* ---------- backend over the provider ---------- */
+
+static int be_enumerate(void *ctx, const struct cim_class *c,
+                        int (*fn)(const struct cim_instance *in, void *fctx), void *fctx)
+{
+    return provider_enumerate(ctx, c, fn, fctx);
+}
+
+static uint32_t be_get(void *ctx, const struct cim_class *c, const char *key,
+                       struct cim_instance *out)
+{
+    return provider_get(ctx, c, key, out);
+}
+
+static uint32_t be_invoke(void *ctx, const struct cim_class *c, const char *method,
+                          const char *key, const struct cimxml_arg *args, size_t nargs,
+                          uint32_t *ret)
+{
+    struct cim_arg a[16];
+    size_t n = nargs < 16 ? nargs : 16;
+    for (size_t i = 0; i < n; i++)
+        a[i] = (struct cim_arg){args[i].name, args[i].value};
+    return provider_invoke(ctx, c, method, key, a, n, ret);
+}
+
+/* ---------- authentication ---------- */
+
+static void log_cim_auth(struct conn *c, const char *user, const char *why)
+{
+    if (!gw_event_wanted(c->gw, 201))
+        return;
+    struct event_line e;
+    ev_begin(&e, 201);
+    ev_str(&e, "Username", user);
+    ev_str(&e, "IpAddress", c->peer_str);
+    ev_str(&e, "AuthType", "Basic");
+    ev_str(&e, "ConnectionProtocol", "CIM-XML");
+    ev_u64(&e, "ErrorCode", 1326);
+    ev_str(&e, "Reason", why);
+    ev_end(&e);
+}
+
+static bool group_matches(const char *want, const char *have)
+{
+    if (str_ieq(want, have))
+        return true;
+    const char *w = strrchr(want, '\\'), *h = strrchr(have, '\\');
+    /* "BUILTIN\Administrators" also matches a bare "Administrators", and the reverse */
+    if ((w != NULL) != (h != NULL))
+        return str_ieq(w ? w + 1 : want, h ? h + 1 : have);
+    return false;
+}
+
+/* Returns 1 for an administrator, 0 for a valid non-administrator, -1 for bad credentials. */
+static int basic_auth(struct conn *c, const char *authz, char *who, size_t whosz)
+{
+    struct gateway *gw = c->gw;
+    who[0] = 0;
+    if (!authz || strncasecmp(authz, "Basic ", 6) != 0)
+        return -1;
+    const char *b64 = authz + 6;
+    while (*b64 == ' ')
+        b64++;
+    uint8_t raw[1024];
+    size_t bl = strlen(b64);
+    int n = bl > 1300 ? -1 : base64_decode(b64, bl, raw, sizeof raw - 1);
+    if (n <= 0)
+        return -1;
+    raw[n] = 0;
+    char *colon = memchr(raw, ':', (size_t)n);
+    if (!colon || memchr(raw, 0, (size_t)n))
+        return -1;
+    *colon = 0;
+    const char *account = (const char *)raw, *password = colon + 1;
+    str_copy(who, account, whosz);
+    char dom[USERS_DOMAIN_MAX], user[USERS_NAME_MAX];
+    users_reload_if_changed(gw);
+    const struct user_entry *u = NULL;
+    if (user_split_account(account, dom, sizeof dom, user, sizeof user) == 0)
+        u = user_store_find(&gw->users, dom, user);
+    uint8_t h[16], zero[16] = {0};
+    int bad = ntlm_nt_hash(password, h) < 0;
+    /* compare against something even for an unknown account, so timing says nothing */
+    bad |= CRYPTO_memcmp(h, u ? u->nthash : zero, 16) != 0;
+    OPENSSL_cleanse(raw, sizeof raw);
+    OPENSSL_cleanse(h, sizeof h);
+    if (!u || bad)
+        return -1;
+    snprintf(who, whosz, "%s\\%s", u->domain, u->name);
+    char groups[USERS_GROUPS_MAX], *save = NULL;
+    str_copy(groups, u->groups, sizeof groups);
+    for (char *g = strtok_r(groups, ";", &save); g; g = strtok_r(NULL, ";", &save))
+        if (group_matches(gw->cfg->cim_admin_group, str_trim(g)))
+            return 1;
+    return 0;
+}
+
+/* ---------- request handling ---------- */
+
+static void respond_xml(struct conn *c, int status, int cim_hdr, struct buf *body)
+{
+    const char *reason = status == 200 ? "OK" : status == 400 ? "Bad Request" : "Not Implemented";
+    buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: application/xml; charset=\"utf-8\"\r\n"
+                        "Content-Length: %zu\r\nConnection: close\r\n",
+               status, reason, buf_len(body));
+    const char *h = cimxml_error_header_text(cim_hdr);
+    if (h)
+        buf_printf(&c->out, "CIMError: %s\r\n", h);
+    else
+        buf_append_str(&c->out, "CIMOperation: MethodResponse\r\n");
+    buf_append_str(&c->out, "\r\n");
+    buf_append(&c->out, buf_data(body), buf_len(body));
+    conn_after_flush_close(c);
+}
+
+void cim_on_request(struct conn *c)
+{
+    const struct http_request *req = &c->hp.req;
+    if (strcmp(req->method, "POST") != 0) {
+        conn_send_simple(c, 405, "Method Not Allowed", "Allow: POST\r\n", true);
+        return;
+    }
+    if (strcmp(req->target, "/cimom") != 0) {
+        conn_send_simple(c, 404, "Not Found", NULL, true);
+        return;
+    }
+    if (req->chunked || req->content_length < 0) {
+        conn_send_simple(c, 411, "Length Required", NULL, true);
+        return;
+    }
+    if ((uint64_t)req->content_length > c->gw->cfg->cim_max_body) {
+        conn_send_simple(c, 413, "Payload Too Large", NULL, true);
+        return;
+    }
+    c->body_need = (size_t)req->content_length;
+    c->in.cap_limit = c->body_need + 65536;
+    c->phase = CONN_CIM_BODY;
+}
+
+void cim_on_body(struct conn *c)
+{
+    if (buf_len(&c->in) < c->body_need)
+        return; /* need more */
+    struct gateway *gw = c->gw;
+    const struct http_request *req = &c->hp.req;
+    char who[512];
+    int a = basic_auth(c, http_request_header(req, "Authorization"), who, sizeof who);
+    if (a < 0) {
+        log_cim_auth(c, who, "bad credentials");
+        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: Basic realm=\"tsgw\"\r\n",
+                         true);
+        return;
+    }
+    if (a == 0)
+        log_info("CIM-XML: %s from %s is not in '%s': access denied", who, c->peer_str,
+                 gw->cfg->cim_admin_group);
+    struct cimxml_request cr = {
+        .cim_operation = http_request_header(req, "CIMOperation"),
+        .cim_method = http_request_header(req, "CIMMethod"),
+        .cim_object = http_request_header(req, "CIMObject"),
+        .body = buf_data(&c->in),
+        .body_len = c->body_need,
+        .access_denied = a == 0,
+    };
+    struct cimxml_backend be = {gw, be_enumerate, be_get, be_invoke};
+    struct buf out = BUF_INIT;
+    int status = 200, hdr = 0;
+    if (cimxml_handle(&cr, &be, &out, &status, &hdr) < 0) {
+        buf_free(&out);
+        conn_send_simple(c, 500, "Internal Server Error", NULL, true);
+        return;
+    }
+    log_debug("CIM-XML %s by %s from %s: HTTP %d", cr.cim_method ? cr.cim_method : "?", who,
+              c->peer_str, status);
+    buf_consume(&c->in, c->body_need);
+    c->phase = CONN_HTTP;
+    respond_xml(c, status, hdr, &out);
+    buf_free(&out);
+}
