@@ -292,6 +292,7 @@ static int cmd_method(const char *method, const char *key, const char *pname, co
     struct buf resp = BUF_INIT;
     int64_t r = call(f, n, &resp);
     uint32_t ret = 0;
+    long long server_us = -1;
     if (r < 0) {
         buf_free(&resp);
         return 1;
@@ -315,6 +316,9 @@ static int cmd_method(const char *method, const char *key, const char *pname, co
                 return 1;
             }
             ret = (uint32_t)v;
+            const char *tp = strstr(body, "\nServerTimeUs\t");
+            if (tp)
+                server_us = atoll(tp + 14);
         }
     }
     buf_free(&resp);
@@ -334,9 +338,14 @@ static int cmd_method(const char *method, const char *key, const char *pname, co
             printf(":");
             json_string(pval);
         }
+        if (server_us >= 0)
+            printf(",\"ServerTimeMs\":%.3f", (double)server_us / 1000.0);
         printf("}\n");
     } else {
-        printf("%s: ReturnValue = %u (%s)\n", method, ret, name ? name : "unknown code");
+        printf("%s: ReturnValue = %u (%s)", method, ret, name ? name : "unknown code");
+        if (server_us >= 0)
+            printf(", server time %.3f ms", (double)server_us / 1000.0);
+        printf("\n");
     }
     return ret == 0 ? 0 : 1;
 }

@@ -113,7 +113,10 @@ static void err(struct loader *L, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    buf_printf(L->errors, "%s:%d: %s\n", L->name, L->line, msg);
+    if (L->line > 0)
+        buf_printf(L->errors, "%s:%d: %s\n", L->name, L->line, msg);
+    else
+        buf_printf(L->errors, "%s: %s\n", L->name, msg);
     L->nerr++;
 }
 
@@ -160,6 +163,9 @@ void config_defaults(struct gw_config *c)
     l->max_unauth_per_ip = 64;
     l->max_tunnels = 0;
     l->relay_buffer = 262144;
+    l->auth_failures = 5;
+    l->auth_failure_window_ms = 60000;
+    l->auth_block_ms = 30000;
 }
 
 int config_parse_duration_ms(const char *s, uint32_t unit_ms, uint32_t *out)
@@ -336,6 +342,7 @@ static void kv_limits(struct loader *L, const char *k, const char *v)
          1000000},
         {"max-tunnels", offsetof(struct gw_limits, max_tunnels), 0, 10000000},
         {"relay-buffer", offsetof(struct gw_limits, relay_buffer), 65536, 67108864},
+        {"auth-failures", offsetof(struct gw_limits, auth_failures), 1, 1000000},
     };
     static const struct {
         const char *key;
@@ -348,6 +355,8 @@ static void kv_limits(struct loader *L, const char *k, const char *v)
         {"connect-timeout", offsetof(struct gw_limits, connect_ms)},
         {"close-grace", offsetof(struct gw_limits, close_grace_ms)},
         {"keepalive-interval", offsetof(struct gw_limits, keepalive_ms)},
+        {"auth-failure-window", offsetof(struct gw_limits, auth_failure_window_ms)},
+        {"auth-block", offsetof(struct gw_limits, auth_block_ms)},
     };
     for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
         if (!strcmp(k, sizes[i].key)) {

@@ -54,6 +54,9 @@ struct gw_limits {
     uint32_t max_unauth_per_ip;     /* ... per client address */
     uint32_t max_tunnels;           /* tunnels in total (0 = unlimited) */
     uint32_t relay_buffer;          /* bytes buffered per direction before backpressure */
+    uint32_t auth_failures;         /* failed logons from one address within the window ... */
+    uint32_t auth_failure_window_ms;
+    uint32_t auth_block_ms;         /* ... block that address's logons this long */
 };
 
 struct gw_config {

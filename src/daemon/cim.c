@@ -161,10 +161,15 @@ void cim_on_body(struct conn *c)
         return; /* need more */
     struct gateway *gw = c->gw;
     const struct http_request *req = &c->hp.req;
-    char who[512];
-    int a = basic_auth(c, http_request_header(req, "Authorization"), who, sizeof who);
+    char who[512] = "";
+    int a = -1;
+    bool blocked = gw_auth_blocked(gw, c->peer_str);
+    if (!blocked)
+        a = basic_auth(c, http_request_header(req, "Authorization"), who, sizeof who);
     if (a < 0) {
-        log_cim_auth(c, who, "bad credentials");
+        log_cim_auth(c, who, blocked ? "too many failed logons: rate limited" : "bad credentials");
+        if (!blocked)
+            gw_auth_failed(gw, c->peer_str);
         conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: Basic realm=\"tsgw\"\r\n",
                          true);
         return;

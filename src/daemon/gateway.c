@@ -40,6 +40,68 @@ bool gw_event_wanted(const struct gateway *gw, int id)
     return sw < 0 || gw->cfg->audit[sw];
 }
 
+/* ---------- logon rate limiting ---------- */
+
+#define AUTHFAIL_MAX 4096
+
+static struct authfail *authfail_find(struct gateway *gw, const char *addr)
+{
+    for (struct authfail *f = gw->authfails; f; f = f->next)
+        if (!strcmp(f->addr, addr))
+            return f;
+    return NULL;
+}
+
+bool gw_auth_blocked(struct gateway *gw, const char *addr)
+{
+    struct authfail *f = authfail_find(gw, addr);
+    return f && f->blocked_until_ms > now_ms();
+}
+
+void gw_auth_failed(struct gateway *gw, const char *addr)
+{
+    const struct gw_limits *l = &gw->cfg->lim;
+    uint64_t now = now_ms();
+    struct authfail *f = authfail_find(gw, addr);
+    if (!f) {
+        if (gw->nauthfails >= AUTHFAIL_MAX) {
+            /* forget the oldest entry (the list's tail) */
+            struct authfail **pp = &gw->authfails;
+            while ((*pp)->next)
+                pp = &(*pp)->next;
+            free(*pp);
+            *pp = NULL;
+            gw->nauthfails--;
+        }
+        f = calloc(1, sizeof *f);
+        if (!f)
+            return;
+        str_copy(f->addr, addr, sizeof f->addr);
+        f->next = gw->authfails;
+        gw->authfails = f;
+        gw->nauthfails++;
+    }
+    if (now - f->window_start_ms > l->auth_failure_window_ms) {
+        f->window_start_ms = now;
+        f->count = 0;
+    }
+    if (++f->count >= l->auth_failures && f->blocked_until_ms <= now) {
+        f->blocked_until_ms = now + l->auth_block_ms;
+        log_warn("%u failed logons from %s within %u s: its logons are refused for %u s", f->count,
+                 addr, l->auth_failure_window_ms / 1000, l->auth_block_ms / 1000);
+    }
+}
+
+static void authfail_free(struct gateway *gw)
+{
+    while (gw->authfails) {
+        struct authfail *f = gw->authfails;
+        gw->authfails = f->next;
+        free(f);
+    }
+    gw->nauthfails = 0;
+}
+
 /* ---------- users ---------- */
 
 int users_reload_if_changed(struct gateway *gw)
@@ -455,6 +517,11 @@ static int handle_auth(struct conn *c, const struct http_request *req)
     }
     uint32_t type = (uint32_t)msg[8] | (uint32_t)msg[9] << 8 | (uint32_t)msg[10] << 16 |
                     (uint32_t)msg[11] << 24;
+    if (gw_auth_blocked(gw, c->peer_str)) {
+        log_auth_failure(c, "", 1909, "too many failed logons from this address: rate limited");
+        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        return 0;
+    }
     str_copy(c->auth_scheme, str_ieq(scheme, "Negotiate") ? "Negotiate" : "NTLM",
              sizeof c->auth_scheme);
     uint64_t now = now_ms();
@@ -509,6 +576,7 @@ static int handle_auth(struct conn *c, const struct http_request *req)
         char who[2 * NTLM_NAME_MAX + 2];
         snprintf(who, sizeof who, "%s\\%s", res.domain, res.user);
         log_auth_failure(c, who, 1326, ntlm_strerror(r));
+        gw_auth_failed(gw, c->peer_str);
         conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
         return 0;
     }
@@ -1169,6 +1237,7 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
 void gw_free(struct gateway *gw)
 {
     admin_free(gw);
+    authfail_free(gw);
     for (unsigned i = 0; i < gw->nlisteners; i++)
         if (gw->listeners[i].io.fd >= 0)
             close(gw->listeners[i].io.fd);

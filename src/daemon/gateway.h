@@ -124,6 +124,15 @@ struct tunnel {
     struct tunnel *reap_next;
 };
 
+/* Failed logons per client address (rate limiting). */
+struct authfail {
+    char addr[64];
+    uint32_t count;
+    uint64_t window_start_ms;
+    uint64_t blocked_until_ms;
+    struct authfail *next;
+};
+
 struct listener {
     struct io io;
     struct gateway *gw;
@@ -154,6 +163,8 @@ struct gateway {
     uint64_t next_tunnel_id;
     uint32_t nconns, nunauth, ntunnels, nactive; /* nactive: counted against max-connections */
     struct buf scratch;
+    struct authfail *authfails; /* most recent first */
+    uint32_t nauthfails;
     struct io admin_io;
     struct admin_client *admin_clients;
     uint32_t nadmin;
@@ -179,6 +190,10 @@ bool gw_event_wanted(const struct gateway *gw, int id);
 void conn_send_simple(struct conn *c, int status, const char *reason, const char *extra,
                       bool close);
 int users_reload_if_changed(struct gateway *gw);
+
+/* Logon rate limiting by client address: true while addr is blocked. */
+bool gw_auth_blocked(struct gateway *gw, const char *addr);
+void gw_auth_failed(struct gateway *gw, const char *addr);
 
 /* cim.c */
 void cim_on_request(struct conn *c);

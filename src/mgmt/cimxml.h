@@ -2,9 +2,9 @@
  * out. Pure: no sockets; the data comes from a backend (the daemon's provider, or a fake in
  * tests). XML is parsed with libxml2 with entity expansion, DTD loading and network access off.
  *
- * Operations: GetClass, EnumerateClassNames, EnumerateInstances, EnumerateInstanceNames,
- * GetInstance (intrinsic, IMETHODCALL) and extrinsic METHODCALL on a class path
- * (LOCALCLASSPATH) or an instance path (LOCALINSTANCEPATH), in namespace
+ * Operations: GetClass, EnumerateClasses, EnumerateClassNames, EnumerateInstances,
+ * EnumerateInstanceNames, GetInstance (intrinsic, IMETHODCALL) and extrinsic METHODCALL on a
+ * class path (LOCALCLASSPATH) or an instance path (LOCALINSTANCEPATH), in namespace
  * root/cimv2/TerminalServices (compared case-insensitively). Answers are shaped the way
  * sblim-wbemcli 1.6.3 reads them (see docs/cim.md). */
 #ifndef TSGW_MGMT_CIMXML_H
@@ -46,8 +46,8 @@ struct cimxml_backend {
 
 /* HTTP-level facts of the request, from its headers. */
 struct cimxml_request {
-    const char *cim_operation; /* CIMOperation header ("MethodCall"), may be NULL */
-    const char *cim_method;    /* CIMMethod header, may be NULL */
+    const char *cim_operation; /* CIMOperation header ("MethodCall"); NULL (absent) = 400 */
+    const char *cim_method;    /* CIMMethod header, may be NULL (then not compared) */
     const char *cim_object;    /* CIMObject header (percent-encoded), may be NULL */
     const uint8_t *body;
     size_t body_len;
@@ -58,7 +58,7 @@ struct cimxml_request {
 /* Values of *cim_error_header (DSP0200 "CIMError:" header values). */
 #define CIMXML_HDR_NONE 0
 #define CIMXML_HDR_REQUEST_NOT_VALID 1     /* 400: not XML, DOCTYPE, not a CIM MESSAGE */
-#define CIMXML_HDR_UNSUPPORTED_OPERATION 2 /* 400: CIMOperation header missing or not MethodCall */
+#define CIMXML_HDR_UNSUPPORTED_OPERATION 2 /* 400: CIMOperation missing or not MethodCall */
 #define CIMXML_HDR_HEADER_MISMATCH 3       /* 400: CIMMethod header differs from the body's NAME */
 #define CIMXML_HDR_MULTIPLE_REQUESTS 4     /* 501: MULTIREQ ("multiple-requests-unsupported") */
 

@@ -142,6 +142,9 @@ ok "disconnect of an unknown key: 2147749890" has nokey "ReturnValue = 214774989
 KEY=$(json_eval "$WORK/one-later.json" 'j[0]["ConnectionKey"]')
 ctl --json disconnect "$KEY" >"$WORK/dkey.json"
 ok "disconnect KEY: ReturnValue 0" [ "$(json_eval "$WORK/dkey.json" 'j["ReturnValue"]')" = 0 ]
+ok "disconnect KEY: the server time of the method is reported" \
+    [ "$(json_eval "$WORK/dkey.json" 'j["ServerTimeMs"] >= 0')" = True ]
+log "Disconnect server time: $(json_eval "$WORK/dkey.json" 'j["ServerTimeMs"]') ms"
 for i in $(seq 1 40); do kill -0 "$B" 2>/dev/null || break; sleep 0.05; done
 ok "disconnect KEY ended exactly bob's client" bash -c "! kill -0 $B 2>/dev/null"
 ok "the list is empty" [ "$(ctl --json ls | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 0 ]

@@ -17,6 +17,9 @@ private-key = key.pem
 users-file = users
 netbios-domain = CONTOSO
 gateway-names = 127.0.0.1; localhost
+[limits]
+auth-failures = 4
+auth-block = 3s
 [resource-group:Lab]
 resources = 127.0.0.1; rdp-*.corp.example; 10.1.0.0/16
 [cap:Staff]
@@ -109,6 +112,21 @@ xfr again /v:127.0.0.1:$TPORT $GW /u:test /p:test +auth-only
 rc=$?
 ok "daemon still serves after refusals" [ $rc -eq 0 ]
 ok "daemon is still running" kill -0 "$GW_PID"
+
+# repeated wrong passwords: the address is blocked for a while, then let in again
+for n in 1 2; do
+    xfr "bad$n" /v:127.0.0.1:$TPORT /g:127.0.0.1:$GPORT /gu:'CONTOSO\alice' /gp:nope$n \
+        /gt:http /u:test /p:test +auth-only
+done
+ok "4 failed logons: the address is blocked" has gw "4 failed logons from 127.0.0.1"
+xfr blocked /v:127.0.0.1:$TPORT $GW /u:test /p:test +auth-only
+rc=$?
+ok "while blocked, even the right password is refused" [ $rc -ne 0 ]
+ok "the refusal is logged as rate limited" has gw 'EVENT 201 .*rate limited'
+sleep 3.5
+xfr unblocked /v:127.0.0.1:$TPORT $GW /u:test /p:test +auth-only
+rc=$?
+ok "after the block, the right password works again" [ $rc -eq 0 ]
 
 # SIGTERM: bounded, clean exit
 kill -TERM "$GW_PID"
