@@ -139,6 +139,7 @@ void config_defaults(struct gw_config *c)
     str_copy(c->netbios_name, nb[0] ? nb : "GATEWAY", sizeof c->netbios_name);
     c->require_channel_binding = true;
     c->require_mic = true;
+    c->key_isolation = true;
     str_copy(c->cim_admin_group, "BUILTIN\\Administrators", sizeof c->cim_admin_group);
     c->cim_max_body = 1u << 20;
     for (int a = 0; a < AUDIT_COUNT; a++)
@@ -277,6 +278,11 @@ static void kv_gateway(struct loader *L, const char *k, const char *v)
         set_str(L, c->admin_group, sizeof c->admin_group, v);
     } else if (!strcmp(k, "user")) {
         set_str(L, c->run_user, sizeof c->run_user, v);
+    } else if (!strcmp(k, "key-isolation")) {
+        bool b;
+        if (!parse_bool(v, &b))
+            err(L, "'%s' is not yes/no", v);
+        c->key_isolation = b;
     } else {
         err(L, "unknown key '%s' in [gateway]", k);
     }

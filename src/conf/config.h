@@ -71,6 +71,7 @@ struct gw_config {
     char admin_socket[PATH_MAX];
     char admin_group[64];
     char run_user[64];
+    bool key_isolation;
     /* [auth] */
     char users_file[PATH_MAX];
     char netbios_domain[64];

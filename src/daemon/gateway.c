@@ -22,6 +22,7 @@
 
 #include "core/log.h"
 #include "daemon/admin.h"
+#include "tls/keyproc.h"
 #include "core/util.h"
 #include "tsgu/tsgu.h"
 
@@ -1139,6 +1140,36 @@ static int listen_on(struct gateway *gw, const char *addr, bool cim, char *err, 
     return 0;
 }
 
+/* Runs as [gateway] user from here on: the ports are bound, the key is loaded (and isolated),
+ * the admin socket exists. */
+static int drop_privileges(struct gateway *gw, char *err, size_t errsz)
+{
+    const char *name = gw->cfg->run_user;
+    if (geteuid() != 0) {
+        log_warn("[gateway] user = %s ignored: not started as root", name);
+        return 0;
+    }
+    struct passwd *pw = getpwnam(name);
+    if (!pw) {
+        snprintf(err, errsz, "[gateway] user: no such user '%s'", name);
+        return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+        setuid(pw->pw_uid) < 0) {
+        snprintf(err, errsz, "cannot become %s: %s", name, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) {
+        snprintf(err, errsz, "privileges could not be dropped");
+        return -1;
+    }
+    if (access(gw->cfg->users_file, R_OK) < 0)
+        log_warn("%s cannot read %s: account changes will not be picked up", name,
+                 gw->cfg->users_file);
+    log_info("running as %s (uid %u)", name, (unsigned)pw->pw_uid);
+    return 0;
+}
+
 /* The NTLM acceptor's view of the current configuration (its strings point into gw->cfg, so
  * this runs again after every reload). */
 static void setup_ntlm(struct gateway *gw)
@@ -1189,7 +1220,8 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
         .max_headers = cfg->lim.max_headers,
         .max_header_bytes = cfg->lim.max_header_bytes,
     };
-    if (tls_ctx_init(&gw->tls, cfg->certificate, cfg->private_key, err, errsz) < 0)
+    if (tls_ctx_init(&gw->tls, cfg->certificate, cfg->private_key, cfg->key_isolation, err,
+                     errsz) < 0)
         return -1;
     char uerr[512] = "";
     if (user_store_load(cfg->users_file, 0, &gw->users, uerr, sizeof uerr) < 0) {
@@ -1223,12 +1255,17 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     if (cfg->cim_listen[0]) {
         if ((strcmp(cfg->cim_certificate, cfg->certificate) ||
              strcmp(cfg->cim_private_key, cfg->private_key)) &&
-            tls_ctx_init(&gw->cim_tls, cfg->cim_certificate, cfg->cim_private_key, err, errsz) < 0)
+            tls_ctx_init(&gw->cim_tls, cfg->cim_certificate, cfg->cim_private_key,
+                         cfg->key_isolation, err, errsz) < 0)
             return -1;
         if (listen_on(gw, cfg->cim_listen, true, err, errsz) < 0)
             return -1;
     }
     if (admin_init(gw, err, errsz) < 0)
+        return -1;
+    if (gw->tls.key_isolated)
+        log_info("private key held by the key process (pid %d)", (int)keyproc_pid());
+    if (cfg->run_user[0] && drop_privileges(gw, err, errsz) < 0)
         return -1;
     gw->next_tunnel_id = 1;
     return 0;
@@ -1248,6 +1285,7 @@ void gw_free(struct gateway *gw)
     user_store_free(&gw->users);
     tls_ctx_free(&gw->tls);
     tls_ctx_free(&gw->cim_tls);
+    keyproc_stop();
     config_put(gw->cfg);
     buf_free(&gw->scratch);
 }

@@ -196,7 +196,7 @@ int main(int argc, char **argv)
             /* the files it names must be usable too */
             struct tls_ctx t;
             char err[512];
-            if (tls_ctx_init(&t, cfg.certificate, cfg.private_key, err, sizeof err) < 0) {
+            if (tls_ctx_init(&t, cfg.certificate, cfg.private_key, false, err, sizeof err) < 0) {
                 buf_printf(&errors, "%s: %s\n", config, err);
                 n++;
             } else {

@@ -17,6 +17,7 @@
 #include <openssl/x509v3.h>
 
 #include "auth/ntlm.h"
+#include "tls/keyproc.h"
 
 const char *tls_last_error(char *buf, size_t len)
 {
@@ -29,7 +30,8 @@ const char *tls_last_error(char *buf, size_t len)
     return buf;
 }
 
-int tls_ctx_init(struct tls_ctx *t, const char *cert, const char *key, char *err, size_t errsz)
+int tls_ctx_init(struct tls_ctx *t, const char *cert, const char *key, bool isolate_key,
+                 char *err, size_t errsz)
 {
     char e[256];
     memset(t, 0, sizeof *t);
@@ -48,12 +50,37 @@ int tls_ctx_init(struct tls_ctx *t, const char *cert, const char *key, char *err
         snprintf(err, errsz, "%s: %s", cert, tls_last_error(e, sizeof e));
         goto fail;
     }
-    if (SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errsz, "%s: %s", key, tls_last_error(e, sizeof e));
+    FILE *kf = fopen(key, "r");
+    EVP_PKEY *pk = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
+    if (kf)
+        fclose(kf);
+    if (!pk) {
+        snprintf(err, errsz, "%s: %s", key, kf ? tls_last_error(e, sizeof e) : strerror(errno));
         goto fail;
     }
-    if (SSL_CTX_check_private_key(t->ctx) != 1) {
+    if (X509_check_private_key(SSL_CTX_get0_certificate(t->ctx), pk) != 1) {
+        EVP_PKEY_free(pk);
+        ERR_clear_error();
         snprintf(err, errsz, "%s does not match %s", key, cert);
+        goto fail;
+    }
+    EVP_PKEY *use = pk;
+    if (isolate_key) {
+        const char *why = NULL;
+        EVP_PKEY *proxy = keyproc_isolate(pk, &why);
+        if (proxy) {
+            use = proxy;
+            t->key_isolated = true;
+        } else {
+            fprintf(stderr, "tsgwd: warning: private key not isolated: %s\n", why);
+        }
+    }
+    int ok = SSL_CTX_use_PrivateKey(t->ctx, use);
+    if (use != pk)
+        EVP_PKEY_free(use);
+    EVP_PKEY_free(pk); /* with isolation, this process keeps no private key from here on */
+    if (ok != 1) {
+        snprintf(err, errsz, "%s: %s", key, tls_last_error(e, sizeof e));
         goto fail;
     }
     X509 *x = SSL_CTX_get0_certificate(t->ctx);

@@ -42,6 +42,10 @@ start_target "$TPORT" target || { echo "Bail out! RDP target did not start"; exi
 start_tsgwd "$WORK/tsgw.conf" gw || { echo "Bail out! tsgwd did not start"; exit 1; }
 
 GW="/g:127.0.0.1:$GPORT /gu:CONTOSO\\alice /gp:Secret1"
+ok "the private key is held by the key process" has gw "private key held by the key process"
+KEYPID=$(grep -o 'key process (pid [0-9]*' "$WORK/gw.log" | grep -o '[0-9]*$')
+ok "the key process is a child of tsgwd named tsgwd-key" \
+    bash -c "[ \"\$(ps -o ppid= -p $KEYPID | tr -d ' ')\" = $GW_PID ] && [ \"\$(cat /proc/$KEYPID/comm)\" = tsgwd-key ]"
 
 # WebSocket mode (the default /gt:http)
 xfr ws /v:127.0.0.1:$TPORT $GW /gt:http /u:test /p:test +auth-only
@@ -137,4 +141,17 @@ rc=$?
 ok "SIGTERM: exit status 0 (under ASan: no leak reported)" [ $rc -eq 0 ]
 ok "SIGTERM: logs a clean stop" has gw "info: stopped"
 ok "no sanitizer report in the daemon's log" hasnt gw "Sanitizer"
+ok "the key process ended with the daemon" bash -c "! kill -0 $KEYPID 2>/dev/null"
+
+# least privilege: bind and load the key as root, then run as [gateway] user
+chmod 755 "$WORK"
+chmod 644 "$WORK/users"
+sed 's/^\[gateway\]$/[gateway]\nuser = nobody/' "$WORK/tsgw.conf" >"$WORK/nobody.conf"
+start_tsgwd "$WORK/nobody.conf" gwnobody || { echo "Bail out! tsgwd (user = nobody) did not start"; exit 1; }
+ok "user = nobody: the daemon runs as nobody" [ "$(ps -o user= -p "$GW_PID" | tr -d ' ')" = nobody ]
+xfr asnobody /v:127.0.0.1:$TPORT $GW /u:test /p:test +auth-only
+rc=$?
+ok "user = nobody: a tunnel still works" [ $rc -eq 0 ]
+stop_pid "$GW_PID"
+chmod 700 "$WORK"
 finish
