@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include <libxml/SAX2.h>
+#include <libxml/globals.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/tree.h>
@@ -197,7 +198,13 @@ static xmlDocPtr parse_safe(const uint8_t *body, size_t len, bool *nomem)
     ctxt->replaceEntities = 0;
     ctxt->validate = 0;
 
+    /* Encoding errors are reported without the context, through the process-wide handler:
+     * keep them quiet too, and put the caller's handler back afterwards. */
+    xmlStructuredErrorFunc old_handler = xmlStructuredError;
+    void *old_handler_ctx = xmlStructuredErrorContext;
+    xmlSetStructuredErrorFunc(NULL, sax_silent);
     xmlParseDocument(ctxt);
+    xmlSetStructuredErrorFunc(old_handler_ctx, old_handler);
     xmlDocPtr doc = ctxt->myDoc;
     ctxt->myDoc = NULL;
     bool ok = doc && ctxt->wellFormed && !ps.bad && !doc->intSubset && !doc->extSubset;
