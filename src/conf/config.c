@@ -218,6 +218,10 @@ static bool parse_bool(const char *v, bool *out)
 
 static void set_path(struct loader *L, char *dst, const char *v)
 {
+    if (!*v) {
+        err(L, "empty path");
+        return;
+    }
     if (v[0] == '/' || !L->cfg->dir[0]) {
         if (str_copy(dst, v, PATH_MAX) >= PATH_MAX)
             err(L, "path too long");
@@ -280,8 +284,10 @@ static void kv_gateway(struct loader *L, const char *k, const char *v)
         set_str(L, c->run_user, sizeof c->run_user, v);
     } else if (!strcmp(k, "key-isolation")) {
         bool b;
-        if (!parse_bool(v, &b))
+        if (!parse_bool(v, &b)) {
             err(L, "'%s' is not yes/no", v);
+            return;
+        }
         c->key_isolation = b;
     } else {
         err(L, "unknown key '%s' in [gateway]", k);
@@ -316,12 +322,16 @@ static void kv_auth(struct loader *L, const char *k, const char *v)
         }
         free(dup);
     } else if (!strcmp(k, "require-channel-binding")) {
-        if (!parse_bool(v, &b))
+        if (!parse_bool(v, &b)) {
             err(L, "'%s' is not yes/no", v);
+            return;
+        }
         c->require_channel_binding = b;
     } else if (!strcmp(k, "require-mic")) {
-        if (!parse_bool(v, &b))
+        if (!parse_bool(v, &b)) {
             err(L, "'%s' is not yes/no", v);
+            return;
+        }
         c->require_mic = b;
     } else {
         err(L, "unknown key '%s' in [auth]", k);
@@ -386,8 +396,10 @@ static void kv_settings(struct loader *L, const char *k, const char *v)
     bool b;
     for (int i = 0; i < AUDIT_COUNT; i++)
         if (str_ieq(k, audit_names[i]) || str_ieq(k, audit_alt_names[i])) {
-            if (!parse_bool(v, &b))
+            if (!parse_bool(v, &b)) {
                 err(L, "'%s' is not yes/no", v);
+                return;
+            }
             c->audit[i] = b;
             return;
         }
@@ -405,8 +417,10 @@ static void kv_settings(struct loader *L, const char *k, const char *v)
     } else if (!strcmp(k, "consent-message")) {
         set_str(L, c->consent_message, sizeof c->consent_message, v);
     } else if (!strcmp(k, "only-consent-capable-clients")) {
-        if (!parse_bool(v, &b))
+        if (!parse_bool(v, &b)) {
             err(L, "'%s' is not yes/no", v);
+            return;
+        }
         c->only_consent_capable_clients = b;
     } else {
         err(L, "unknown key '%s' in [settings]", k);
@@ -448,8 +462,10 @@ static void kv_cap(struct loader *L, const char *k, const char *v)
         set_u32(L, &o, v, 0, 1000000);
         cap->order = (int)o;
     } else if (!strcmp(k, "enabled")) {
-        if (!parse_bool(v, &b))
+        if (!parse_bool(v, &b)) {
             err(L, "'%s' is not yes/no", v);
+            return;
+        }
         cap->enabled = b;
     } else if (!strcmp(k, "idle-timeout")) {
         set_dur(L, &cap->idle_timeout_s, v, 60000);
@@ -503,8 +519,10 @@ static void kv_rap(struct loader *L, const char *k, const char *v)
         if (policy_parse_list(v, &rap->user_groups) < 0)
             err(L, "bad user-groups list");
     } else if (!strcmp(k, "enabled")) {
-        if (!parse_bool(v, &b))
+        if (!parse_bool(v, &b)) {
             err(L, "'%s' is not yes/no", v);
+            return;
+        }
         rap->enabled = b;
     } else if (!strcmp(k, "resource-group")) {
         set_str(L, rap->group_name, sizeof rap->group_name, v);
@@ -513,7 +531,9 @@ static void kv_rap(struct loader *L, const char *k, const char *v)
         rap->res = NULL;
         rap->nres = 0;
         if (policy_parse_resource_list(v, &rap->res, &rap->nres, bad, sizeof bad) < 0)
-            err(L, "resources: '%s' is not a host name, address or CIDR range", bad);
+            err(L, "resources: '%s' is not a host name, address or CIDR range (write address "
+                   "ranges as CIDR, e.g. 10.1.0.0/16)",
+                bad);
         L->rap_has_resources = true;
     } else if (!strcmp(k, "ports")) {
         if (policy_parse_ports(v, rap) < 0)
@@ -642,6 +662,7 @@ static void start_section(struct loader *L, char *name)
         memset(r, 0, sizeof *r);
         str_copy(r->name, sub, sizeof r->name);
         r->enabled = true;
+        r->conf_line = L->line;
         L->obj = r;
         L->sec = SEC_RAP;
         L->rap_line = L->line;
@@ -706,6 +727,7 @@ static void parse_text(struct loader *L, const char *text, size_t len)
             char *close = strchr(s, ']');
             if (!close) {
                 err(L, "section header without ']'");
+                finish_section(L);
                 L->sec = SEC_UNKNOWN;
                 continue;
             }
@@ -782,24 +804,42 @@ static void validate(struct loader *L)
         str_copy(c->cim_certificate, c->certificate, sizeof c->cim_certificate);
     if (c->cim_listen[0] && !c->cim_private_key[0])
         str_copy(c->cim_private_key, c->private_key, sizeof c->cim_private_key);
-    char msg[512];
-    if (policy_finish(&c->policy, msg, sizeof msg) < 0)
-        err(L, "%s", msg);
+    struct policy *p = &c->policy;
+    for (size_t i = 0; i < p->nraps; i++) {
+        const struct policy_rap *r = &p->raps[i];
+        if (!r->group_name[0])
+            continue;
+        bool found = false;
+        for (size_t g = 0; g < p->ngroups && !found; g++)
+            found = str_ieq(p->groups[g].name, r->group_name);
+        if (!found) {
+            L->line = r->conf_line;
+            err(L, "[rap:%s] resource-group '%s' is not defined", r->name, r->group_name);
+            L->line = 0;
+        }
+    }
+    policy_finish(p, NULL, 0);
     if (c->lim.max_request_line > c->lim.max_header_bytes ||
         c->lim.max_header_line > c->lim.max_header_bytes)
         err(L, "[limits] max-request-line and max-header-line must not exceed max-header-bytes");
 }
 
-int config_load_string(const char *text, const char *name, const char *dir, struct gw_config *cfg,
-                       struct buf *errors)
+static int load_text(const char *text, size_t len, const char *name, const char *dir,
+                     struct gw_config *cfg, struct buf *errors)
 {
     config_defaults(cfg);
     str_copy(cfg->path, name, sizeof cfg->path);
     str_copy(cfg->dir, dir ? dir : "", sizeof cfg->dir);
     struct loader L = {.cfg = cfg, .errors = errors, .name = name};
-    parse_text(&L, text, strlen(text));
+    parse_text(&L, text, len);
     validate(&L);
     return L.nerr;
+}
+
+int config_load_string(const char *text, const char *name, const char *dir, struct gw_config *cfg,
+                       struct buf *errors)
+{
+    return load_text(text, strlen(text), name, dir, cfg, errors);
 }
 
 int config_load(const char *path, struct gw_config *cfg, struct buf *errors)
@@ -829,14 +869,7 @@ int config_load(const char *path, struct gw_config *cfg, struct buf *errors)
         *slash = 0;
     else
         str_copy(dir, ".", sizeof dir);
-    int nerr;
-    if (memchr(text, 0, n)) {
-        config_defaults(cfg);
-        buf_printf(errors, "%s: contains a NUL byte\n", path);
-        nerr = 1;
-    } else {
-        nerr = config_load_string(text, path, dir, cfg, errors);
-    }
+    int nerr = load_text(text, n, path, dir, cfg, errors);
     free(text);
     return nerr;
 }

@@ -72,14 +72,19 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return -EINVAL;
-    int r = buf_reserve(b, (size_t)n + 1);
-    if (r < 0)
-        return r;
+    /* vsnprintf writes a NUL after the text: format into a temporary when the buffer may not
+     * hold that extra byte (at its cap_limit) */
+    char small[256];
+    char *tmp = (size_t)n < sizeof small ? small : malloc((size_t)n + 1);
+    if (!tmp)
+        return -ENOMEM;
     va_start(ap, fmt);
-    vsnprintf((char *)b->p + b->end, (size_t)n + 1, fmt, ap);
+    vsnprintf(tmp, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    b->end += (size_t)n;
-    return 0;
+    int r = buf_append(b, tmp, (size_t)n);
+    if (tmp != small)
+        free(tmp);
+    return r;
 }
 
 void buf_consume(struct buf *b, size_t n)
@@ -128,6 +133,8 @@ int buf_put_u32le(struct buf *b, uint32_t v)
 
 int buf_put_u64le(struct buf *b, uint64_t v)
 {
-    int r = buf_put_u32le(b, (uint32_t)v);
-    return r < 0 ? r : buf_put_u32le(b, (uint32_t)(v >> 32));
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    return buf_append(b, x, 8);
 }

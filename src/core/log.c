@@ -7,6 +7,12 @@
 #include <unistd.h>
 
 static int g_level = LOG_INFO;
+static int g_events = 1;
+
+void log_set_events(int on)
+{
+    g_events = on;
+}
 
 void log_set_level(int level)
 {
@@ -70,6 +76,10 @@ void ev_u64(struct event_line *e, const char *key, uint64_t value)
 
 void ev_end(struct event_line *e)
 {
+    if (!g_events) {
+        buf_free(&e->b);
+        return;
+    }
     buf_put_u8(&e->b, '\n');
     fwrite(buf_data(&e->b), 1, buf_len(&e->b), stderr);
     fflush(stderr);

@@ -17,6 +17,8 @@
 enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(int level);
+/* Event lines on or off (on by default; the in-process fuzz harness turns them off). */
+void log_set_events(int on);
 int log_get_level(void);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

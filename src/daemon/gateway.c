@@ -31,7 +31,6 @@
 #define MAX_AUTH_ROUNDS 4
 #define RDG_PATH "/remoteDesktopGateway/"
 
-static void conn_process(struct conn *c);
 
 /* ---------- audit ---------- */
 
@@ -158,6 +157,30 @@ static int ntlm_lookup(void *ctx, const char *domain, const char *user, uint8_t 
 
 /* ---------- connection I/O ---------- */
 
+/* The transport: TLS, or a plain socket when c->ssl is NULL (the in-process fuzz harness and
+ * tests drive connections over socketpairs). Results as tls_read/tls_write. */
+static ssize_t xport_read(struct conn *c, void *p, size_t n)
+{
+    if (c->ssl)
+        return tls_read(c->ssl, p, n);
+    ssize_t r = recv(c->io.fd, p, n, 0);
+    if (r > 0)
+        return r;
+    if (r == 0)
+        return TLS_EOF;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? TLS_WANT_READ : TLS_ERR;
+}
+
+static ssize_t xport_write(struct conn *c, const void *p, size_t n)
+{
+    if (c->ssl)
+        return tls_write(c->ssl, p, n);
+    ssize_t r = send(c->io.fd, p, n, MSG_NOSIGNAL);
+    if (r >= 0)
+        return r;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? TLS_WANT_WRITE : TLS_ERR;
+}
+
 bool conn_can_read(const struct conn *c)
 {
     if (c->dead || c->close_after_flush)
@@ -278,7 +301,7 @@ void conn_flush(struct conn *c)
         return;
     c->want_read_for_write = false;
     while (buf_len(&c->out)) {
-        ssize_t n = tls_write(c->ssl, buf_data(&c->out), buf_len(&c->out));
+        ssize_t n = xport_write(c, buf_data(&c->out), buf_len(&c->out));
         if (n > 0) {
             buf_consume(&c->out, (size_t)n);
             continue;
@@ -317,7 +340,7 @@ static void conn_read(struct conn *c)
             conn_close(c, "input buffer full");
             return;
         }
-        ssize_t n = tls_read(c->ssl, buf_tail(&c->in), READ_CHUNK);
+        ssize_t n = xport_read(c, buf_tail(&c->in), READ_CHUNK);
         if (n > 0) {
             buf_commit(&c->in, (size_t)n);
             budget -= (size_t)n < budget ? (size_t)n : budget;
@@ -844,7 +867,7 @@ static void process_legacy_body(struct conn *c)
     }
 }
 
-static void conn_process(struct conn *c)
+void conn_process(struct conn *c)
 {
     while (!c->dead && buf_len(&c->in)) {
         switch (c->phase) {
@@ -979,7 +1002,7 @@ static void sweep(struct gateway *gw)
     admin_sweep(gw, now);
 }
 
-static void reap(struct gateway *gw)
+void gw_reap(struct gateway *gw)
 {
     while (gw->reap_tunnels) {
         struct tunnel *t = gw->reap_tunnels;
@@ -1058,6 +1081,28 @@ static void gw_reload(struct gateway *gw)
              n->policy.ncaps, n->policy.nraps, n->policy.ngroups);
 }
 
+void gw_run_ready(struct gateway *gw)
+{
+    /* connections with data left in OpenSSL's buffers, or resumed after backpressure */
+    struct conn *list = gw->ready;
+    gw->ready = NULL;
+    while (list) {
+        struct conn *c = list;
+        list = c->ready_next;
+        c->in_ready_list = false;
+        if (c->dead)
+            continue;
+        if (c->tun && (c->phase == CONN_WS || c->phase == CONN_LEGACY_IN_BODY))
+            tunnel_process(c->tun);
+        if (!c->dead)
+            conn_process(c);
+        if (!c->dead)
+            conn_read(c);
+        if (!c->dead)
+            conn_update_io(c);
+    }
+}
+
 int gw_run(struct gateway *gw)
 {
     uint64_t next_sweep = now_ms() + 250;
@@ -1076,34 +1121,17 @@ int gw_run(struct gateway *gw)
             else if (si.ssi_signo == SIGHUP)
                 gw_reload(gw);
         }
-        /* connections with data left in OpenSSL's buffers, or resumed after backpressure */
-        struct conn *list = gw->ready;
-        gw->ready = NULL;
-        while (list) {
-            struct conn *c = list;
-            list = c->ready_next;
-            c->in_ready_list = false;
-            if (!c->dead) {
-                if (c->tun && (c->phase == CONN_WS || c->phase == CONN_LEGACY_IN_BODY))
-                    tunnel_process(c->tun);
-                if (!c->dead)
-                    conn_process(c);
-                if (!c->dead)
-                    conn_read(c);
-                if (!c->dead)
-                    conn_update_io(c);
-            }
-        }
+        gw_run_ready(gw);
         uint64_t now = now_ms();
         if (now >= next_sweep) {
             sweep(gw);
             next_sweep = now + 250;
         }
-        reap(gw);
+        gw_reap(gw);
         if (gw->stopping && (!gw->conns || now >= gw->stop_deadline_ms)) {
             for (struct conn *c = gw->conns; c; c = c->next)
                 conn_close(c, "shutdown");
-            reap(gw);
+            gw_reap(gw);
             log_info("stopped");
             return 0;
         }

@@ -178,6 +178,12 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
 int gw_run(struct gateway *gw);
 void gw_free(struct gateway *gw);
 void conn_close(struct conn *c, const char *why);
+/* Processes the bytes waiting in c->in for the connection's current phase. */
+void conn_process(struct conn *c);
+/* Gives the connections on the ready list their turn (called after each epoll batch). */
+void gw_run_ready(struct gateway *gw);
+/* Frees the connections and tunnels closed since the last call. */
+void gw_reap(struct gateway *gw);
 void conn_flush(struct conn *c);
 void conn_update_io(struct conn *c);
 void conn_mark_ready(struct conn *c);

@@ -404,8 +404,16 @@ static unsigned add_candidates(struct tunnel *t, const char *requested, uint16_t
         return 0;
     if (port_in_name > 0)
         port = (uint16_t)port_in_name;
-    /* first check by name alone: a RAP that lists host names may allow it without DNS tricks */
+    /* no DNS lookup for a name no policy could allow (an address literal needs none anyway) */
+    struct in6_addr lit;
+    bool literal = inet_pton(AF_INET, host, &lit) == 1 || inet_pton(AF_INET6, host, &lit) == 1;
+    if (!literal && !policy_rap_may_allow(&t->gw->cfg->policy, subj, host, port)) {
+        *rap_denied = true;
+        return 0;
+    }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    if (literal)
+        hints.ai_flags |= AI_NUMERICHOST;
     char portstr[8];
     snprintf(portstr, sizeof portstr, "%u", port);
     struct addrinfo *ai = NULL;

@@ -45,6 +45,10 @@ int policy_parse_resource(const char *text, struct policy_resource *out)
     }
     if (slash)
         return -EINVAL;
+    /* "10.1.*" would match a name like 10.1.evil.example that resolves anywhere: address ranges
+     * must be written as CIDR */
+    if (strspn(s, "0123456789.*?") == strlen(s) && strpbrk(s, "0123456789"))
+        return -EINVAL;
     /* host name pattern: letters, digits, '-', '.', '_', and wildcards */
     for (char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
@@ -174,22 +178,10 @@ static int cap_cmp(const void *a, const void *b)
 
 int policy_finish(struct policy *p, char *err, size_t errsz)
 {
+    (void)err;
+    (void)errsz;
     if (p->ncaps)
         qsort(p->caps, p->ncaps, sizeof *p->caps, cap_cmp);
-    for (size_t i = 0; i < p->nraps; i++) {
-        struct policy_rap *r = &p->raps[i];
-        if (!r->group_name[0])
-            continue;
-        bool found = false;
-        for (size_t g = 0; g < p->ngroups; g++)
-            if (str_ieq(p->groups[g].name, r->group_name))
-                found = true;
-        if (!found) {
-            snprintf(err, errsz, "rap:%s: resource-group '%s' is not defined", r->name,
-                     r->group_name);
-            return -EINVAL;
-        }
-    }
     return 0;
 }
 
@@ -383,33 +375,68 @@ static bool resource_matches(const struct policy_resource *r, const char *host,
     return false;
 }
 
+static const struct policy_resource *rap_resources(const struct policy *p,
+                                                   const struct policy_rap *r, size_t *n);
+static bool rap_applies(const struct policy_rap *r, const struct policy_subject *s, uint16_t port);
+
 const struct policy_rap *policy_check_rap(const struct policy *p, const struct policy_subject *s,
                                           const char *host, const struct sockaddr *addr,
                                           uint16_t port)
 {
     for (size_t i = 0; i < p->nraps; i++) {
         const struct policy_rap *r = &p->raps[i];
-        if (!r->enabled || !policy_subject_matches(&r->user_groups, s))
+        if (!rap_applies(r, s, port))
             continue;
-        bool port_ok = r->any_port;
-        for (size_t k = 0; !port_ok && k < r->nports; k++)
-            port_ok = r->ports[k] == port;
-        if (!port_ok)
-            continue;
-        const struct policy_resource *res = r->res;
-        size_t nres = r->nres;
-        if (r->group_name[0]) {
-            res = NULL;
-            nres = 0;
-            for (size_t g = 0; g < p->ngroups; g++)
-                if (str_ieq(p->groups[g].name, r->group_name)) {
-                    res = p->groups[g].res;
-                    nres = p->groups[g].nres;
-                }
-        }
+        size_t nres;
+        const struct policy_resource *res = rap_resources(p, r, &nres);
         for (size_t k = 0; k < nres; k++)
             if (resource_matches(&res[k], host, addr))
                 return r;
     }
     return NULL;
+}
+
+/* The resources of a RAP (inline, or its group's). */
+static const struct policy_resource *rap_resources(const struct policy *p,
+                                                   const struct policy_rap *r, size_t *n)
+{
+    if (!r->group_name[0]) {
+        *n = r->nres;
+        return r->res;
+    }
+    for (size_t g = 0; g < p->ngroups; g++)
+        if (str_ieq(p->groups[g].name, r->group_name)) {
+            *n = p->groups[g].nres;
+            return p->groups[g].res;
+        }
+    *n = 0;
+    return NULL;
+}
+
+static bool rap_applies(const struct policy_rap *r, const struct policy_subject *s, uint16_t port)
+{
+    if (!r->enabled || !policy_subject_matches(&r->user_groups, s))
+        return false;
+    if (r->any_port)
+        return true;
+    for (size_t k = 0; k < r->nports; k++)
+        if (r->ports[k] == port)
+            return true;
+    return false;
+}
+
+bool policy_rap_may_allow(const struct policy *p, const struct policy_subject *s, const char *host,
+                          uint16_t port)
+{
+    for (size_t i = 0; i < p->nraps; i++) {
+        const struct policy_rap *r = &p->raps[i];
+        if (!rap_applies(r, s, port))
+            continue;
+        size_t n;
+        const struct policy_resource *res = rap_resources(p, r, &n);
+        for (size_t k = 0; k < n; k++)
+            if (res[k].kind != RES_HOST_PATTERN || policy_glob_match(res[k].pattern, host))
+                return true;
+    }
+    return false;
 }

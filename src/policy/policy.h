@@ -65,6 +65,7 @@ struct policy_rap {
     bool any_port;
     uint16_t *ports;
     size_t nports;
+    int conf_line; /* where its section starts, for messages */
 };
 
 struct policy {
@@ -98,8 +99,7 @@ int policy_parse_list(const char *text, struct policy_list *out);
 /* Parses "*" or a ';'-separated port list. 0 or -EINVAL. */
 int policy_parse_ports(const char *text, struct policy_rap *rap);
 
-/* Sorts CAPs and checks cross references (RAP resource-group names). Returns 0, or -EINVAL with
- * a message in err. */
+/* Sorts CAPs by order. Returns 0 (cross references are checked by conf/, with line numbers). */
 int policy_finish(struct policy *p, char *err, size_t errsz);
 
 void policy_free(struct policy *p);
@@ -130,5 +130,11 @@ const struct policy_cap *policy_check_cap(const struct policy *p, const struct p
 const struct policy_rap *policy_check_rap(const struct policy *p, const struct policy_subject *s,
                                           const char *host, const struct sockaddr *addr,
                                           uint16_t port);
+
+/* Whether any RAP could allow host:port for subject before the name is resolved: true when a
+ * matching RAP lists a host-name pattern that matches, or lists any address/CIDR entry (which
+ * needs the resolved address to decide). When false, tsgw refuses without a DNS lookup. */
+bool policy_rap_may_allow(const struct policy *p, const struct policy_subject *s, const char *host,
+                          uint16_t port);
 
 #endif
