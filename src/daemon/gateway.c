@@ -22,6 +22,7 @@
 
 #include "core/log.h"
 #include "daemon/admin.h"
+#include "daemon/resolver.h"
 #include "tls/keyproc.h"
 #include "core/util.h"
 #include "tsgu/tsgu.h"
@@ -194,7 +195,7 @@ bool conn_can_read(const struct conn *c)
             return false;
         if (buf_len(&t->pkt_in) > 2u * c->gw->cfg->lim.max_packet)
             return false;
-        if (t->state == TUN_CONNECTING)
+        if (t->state == TUN_CONNECTING || t->state == TUN_RESOLVING)
             return false;
     }
     return true;
@@ -1291,6 +1292,10 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     }
     if (admin_init(gw, err, errsz) < 0)
         return -1;
+    if (resolver_init(gw) < 0) {
+        snprintf(err, errsz, "cannot start the resolver thread");
+        return -1;
+    }
     if (gw->tls.key_isolated)
         log_info("private key held by the key process (pid %d)", (int)keyproc_pid());
     if (cfg->run_user[0] && drop_privileges(gw, err, errsz) < 0)
@@ -1301,6 +1306,7 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
 
 void gw_free(struct gateway *gw)
 {
+    resolver_stop(gw);
     admin_free(gw);
     authfail_free(gw);
     for (unsigned i = 0; i < gw->nlisteners; i++)

@@ -79,6 +79,7 @@ enum tunnel_state {
     TUN_HANDSHAKED,    /* waiting for TUNNEL_CREATE */
     TUN_CREATED,       /* waiting for TUNNEL_AUTH */
     TUN_AUTHORIZED,    /* waiting for CHANNEL_CREATE */
+    TUN_RESOLVING,     /* target names being resolved (resolver thread) */
     TUN_CONNECTING,    /* target connect in progress */
     TUN_OPEN,          /* relaying */
     TUN_CLOSING,       /* CLOSE_CHANNEL sent, waiting for the response or the grace timer */
@@ -221,5 +222,8 @@ void tunnel_on_client_drained(struct tunnel *t);
 /* Writes a whole TSGU packet (already built) towards the client. */
 void tunnel_emit(struct tunnel *t, const uint8_t *pkt, size_t len);
 void tunnel_reap(struct tunnel *t);
+struct resolve_job;
+/* A resolution submitted by the tunnel is done (takes ownership of job). */
+void tunnel_on_resolved(struct gateway *gw, struct resolve_job *job);
 
 #endif

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/gateway.h"
+#include "daemon/resolver.h"
 #include "policy/policy.h"
 #include "tsgu/tsgu.h"
 
@@ -391,42 +392,25 @@ static void try_next_candidate(struct tunnel *t)
     refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_TS_CONNECTFAILED, "cannot reach the target");
 }
 
-/* Resolves one requested name (an address literal needs no DNS) into candidates allowed by a
- * RAP. Returns the number of candidates added; sets *rap_denied when the name resolved but no
- * RAP allowed it. */
-static unsigned add_candidates(struct tunnel *t, const char *requested, uint16_t port,
+/* Turns resolved names into connect candidates allowed by a RAP. */
+static unsigned add_candidates(struct tunnel *t, const struct resolve_job *job, unsigned i,
                                const struct policy_subject *subj, bool *rap_denied,
                                char *matched_rap, size_t rapsz)
 {
-    char host[256];
-    int port_in_name = -1;
-    if (policy_normalize_host(requested, host, sizeof host, &port_in_name) < 0)
-        return 0;
-    if (port_in_name > 0)
-        port = (uint16_t)port_in_name;
-    /* no DNS lookup for a name no policy could allow (an address literal needs none anyway) */
-    struct in6_addr lit;
-    bool literal = inet_pton(AF_INET, host, &lit) == 1 || inet_pton(AF_INET6, host, &lit) == 1;
-    if (!literal && !policy_rap_may_allow(&t->gw->cfg->policy, subj, host, port)) {
+    const char *host = job->host[i];
+    if (job->skip[i]) {
         *rap_denied = true;
         return 0;
     }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    if (literal)
-        hints.ai_flags |= AI_NUMERICHOST;
-    char portstr[8];
-    snprintf(portstr, sizeof portstr, "%u", port);
-    struct addrinfo *ai = NULL;
-    int r = getaddrinfo(host, portstr, &hints, &ai);
-    if (r != 0) {
+    if (job->err[i] != 0) {
         log_info("tunnel %llu: cannot resolve %s: %s", (unsigned long long)t->id, host,
-                 gai_strerror(r));
+                 gai_strerror(job->err[i]));
         return 0;
     }
+    const struct policy *pol = &t->gw->cfg->policy;
     unsigned added = 0;
-    for (struct addrinfo *p = ai; p && t->ncand < TUN_MAX_CANDIDATES; p = p->ai_next) {
-        const struct policy_rap *rap =
-            policy_check_rap(&t->gw->cfg->policy, subj, host, p->ai_addr, port);
+    for (struct addrinfo *p = job->res[i]; p && t->ncand < TUN_MAX_CANDIDATES; p = p->ai_next) {
+        const struct policy_rap *rap = policy_check_rap(pol, subj, host, p->ai_addr, job->port[i]);
         if (!rap) {
             *rap_denied = true;
             continue;
@@ -438,8 +422,56 @@ static unsigned add_candidates(struct tunnel *t, const char *requested, uint16_t
         t->ncand++;
         added++;
     }
-    freeaddrinfo(ai);
     return added;
+}
+
+/* Second half of CHANNEL_CREATE, once the names are resolved: RAP on the resolved addresses,
+ * then connect to the first allowed one. Takes ownership of job. */
+static void finish_channel_create(struct tunnel *t, struct resolve_job *job)
+{
+    struct subject_buf sb;
+    make_subject(t, &sb);
+    bool denied = false;
+    char rap[POLICY_NAME_MAX] = "";
+    t->ncand = t->cur_cand = 0;
+    for (unsigned i = 0; i < job->n && t->ncand < TUN_MAX_CANDIDATES; i++)
+        add_candidates(t, job, i, &sb.s, &denied, rap, sizeof rap);
+    if (!t->ncand) {
+        const char *res = job->n ? job->host[0] : "";
+        log_simple_event(t, 301, res, TSGU_E_PROXY_RAP_ACCESSDENIED,
+                         denied ? "no resource authorization policy allows this resource"
+                                : "resource name not valid or not resolvable");
+        resolve_job_free(job);
+        refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_RAP_ACCESSDENIED, "RAP denied");
+        return;
+    }
+    resolve_job_free(job);
+    if (gw_event_wanted(t->gw, 300)) {
+        struct event_line e;
+        ev_common(&e, 300, t);
+        ev_str(&e, "Resource", t->cand_name[0]);
+        ev_str(&e, "Policy", rap);
+        ev_end(&e);
+    }
+    try_next_candidate(t);
+}
+
+void tunnel_on_resolved(struct gateway *gw, struct resolve_job *job)
+{
+    struct tunnel *t = NULL;
+    for (struct tunnel *x = gw->tunnels; x; x = x->next)
+        if (x->id == job->tunnel_id && !x->dead && x->state == TUN_RESOLVING) {
+            t = x;
+            break;
+        }
+    if (!t) {
+        resolve_job_free(job); /* the tunnel went away meanwhile */
+        return;
+    }
+    t->state = TUN_AUTHORIZED;
+    finish_channel_create(t, job);
+    if (!t->dead && t->in)
+        conn_mark_ready(t->in);
 }
 
 /* ---------- packet handlers ---------- */
@@ -541,32 +573,47 @@ static void on_channel_create(struct tunnel *t, const struct tsgu_channel_create
     }
     struct subject_buf sb;
     make_subject(t, &sb);
-    bool denied = false;
-    char rap[POLICY_NAME_MAX] = "";
-    unsigned total = (unsigned)cc->num_resources + cc->num_alt;
-    t->ncand = t->cur_cand = 0;
-    for (unsigned i = 0; i < total && t->ncand < TUN_MAX_CANDIDATES; i++)
-        add_candidates(t, cc->resources[i], cc->port, &sb.s, &denied, rap, sizeof rap);
-    if (!t->ncand) {
-        const char *res = cc->num_resources ? cc->resources[0] : "";
-        if (denied || total) {
-            log_simple_event(t, 301, res, TSGU_E_PROXY_RAP_ACCESSDENIED,
-                             denied ? "no resource authorization policy allows this resource"
-                                    : "resource name not valid or not resolvable");
-            refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_RAP_ACCESSDENIED, "RAP denied");
-        } else {
-            refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_INTERNALERROR, "no resource");
-        }
+    struct resolve_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_INTERNALERROR, "out of memory");
         return;
     }
-    if (gw_event_wanted(t->gw, 300)) {
-        struct event_line e;
-        ev_common(&e, 300, t);
-        ev_str(&e, "Resource", t->cand_name[0]);
-        ev_str(&e, "Policy", rap);
-        ev_end(&e);
+    job->tunnel_id = t->id;
+    bool need_dns = false;
+    unsigned total = (unsigned)cc->num_resources + cc->num_alt;
+    for (unsigned i = 0; i < total && job->n < RESOLVE_MAX; i++) {
+        int port_in_name = -1;
+        unsigned k = job->n;
+        if (policy_normalize_host(cc->resources[i], job->host[k], sizeof job->host[k],
+                                  &port_in_name) < 0)
+            continue;
+        /* mstsc may append ":port" to the name; the name's port wins */
+        job->port[k] = port_in_name > 0 ? (uint16_t)port_in_name : cc->port;
+        struct in6_addr lit;
+        bool literal = inet_pton(AF_INET, job->host[k], &lit) == 1 ||
+                       inet_pton(AF_INET6, job->host[k], &lit) == 1;
+        /* no DNS lookup for a name no policy could allow */
+        if (!literal &&
+            !policy_rap_may_allow(&t->gw->cfg->policy, &sb.s, job->host[k], job->port[k]))
+            job->skip[k] = true;
+        else if (!literal)
+            need_dns = true;
+        job->n++;
     }
-    try_next_candidate(t);
+    if (!job->n) {
+        resolve_job_free(job);
+        log_simple_event(t, 301, total ? cc->resources[0] : "", TSGU_E_PROXY_RAP_ACCESSDENIED,
+                         "resource name not valid");
+        refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_RAP_ACCESSDENIED, "invalid resource name");
+        return;
+    }
+    if (!need_dns) {
+        resolver_run_now(job); /* address literals: no lookup leaves the process */
+        finish_channel_create(t, job);
+        return;
+    }
+    t->state = TUN_RESOLVING;
+    resolver_submit(t->gw, job);
 }
 
 static void write_target(struct tunnel *t);
@@ -664,7 +711,7 @@ void tunnel_process(struct tunnel *t)
 {
     struct gateway *gw = t->gw;
     while (!t->dead) {
-        if (t->state == TUN_WAIT_IN || t->state == TUN_CONNECTING)
+        if (t->state == TUN_WAIT_IN || t->state == TUN_CONNECTING || t->state == TUN_RESOLVING)
             return;
         if (t->state == TUN_OPEN && buf_len(&t->to_target) >= gw->cfg->lim.relay_buffer)
             return; /* backpressure: the client connection stops reading */

@@ -111,6 +111,13 @@ ok "resource outside every RAP: refused" [ $rc -ne 0 ]
 ok "resource outside every RAP: E_PROXY_RAP_ACCESSDENIED in the client log" has badhost "E_PROXY_RAP_ACCESSDENIED"
 ok "RAP refusal: event 301 logged" has gw "EVENT 301"
 
+# a host name: resolved on the resolver thread, then allowed by the resolved address
+xfr byname /v:localhost:$TPORT $GW /u:test /p:test +auth-only
+rc=$?
+ok "a target given by name (localhost) is resolved and allowed by its address" [ $rc -eq 0 ]
+ok "the 302 event names the requested resource and the address connected to" \
+    has gw 'EVENT 302 .*Resource="localhost".*TargetAddress="127.0.0.1"'
+
 # still serving after all of that
 xfr again /v:127.0.0.1:$TPORT $GW /u:test /p:test +auth-only
 rc=$?

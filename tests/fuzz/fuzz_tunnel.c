@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/gateway.h"
+#include "daemon/resolver.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -77,6 +78,7 @@ static void setup(void)
     buf_free(&errors);
     loop_init(&gw->loop);
     reg_init(&gw->reg);
+    resolver_init(gw); /* its lookups are numeric too (getaddrinfo above) */
     gw->next_tunnel_id = 1;
 }
 
