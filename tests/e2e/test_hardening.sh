@@ -829,6 +829,28 @@ revive
 # little there: the bound is loose, and LeakSanitizer at the final SIGTERM is the leak check.
 RSS_SLACK_KB=$((ASAN ? 320 * 1024 : 16 * 1024))
 export TSGW_RSS_SLACK_KB=$RSS_SLACK_KB
+ok "burst: the target writes 1 MB at once -> intact, in DATA packets of at most 65535 bytes" \
+    py burst <<'EOF'
+# A recv() from the target can return up to 65535 bytes; with the DATA header that is a
+# WebSocket payload over 65535, which needs the 10-byte frame header (64-bit length).
+blob = os.urandom(1 << 20)
+srv = TargetServer(E.closer, greeting=blob)
+t = tunnel_to(E.gw, E.creds(), E.closer)
+got = bytearray()
+sizes = []
+try:
+    while len(got) < len(blob):
+        rt, body = t.recv_pkt(10)
+        if rt == DATA:
+            got += body[2:]
+            sizes.append(len(body) - 2)
+except Closed as e:
+    note('tunnel closed after %d of %d bytes: %s' % (len(got), len(blob), e))
+note('%d DATA packets, largest %d bytes' % (len(sizes), max(sizes or [0])))
+check(bytes(got) == blob, 'the 1 MB arrived intact')
+check(not t.masked_seen, 'server frames unmasked')
+EOF
+revive
 # slow_reader NAME [legacy]: the target floods 200 MB; the client reads nothing for 3 s, then all
 slow_reader() {
     MODE=${2:-websocket} py "$1" <<'EOF'
