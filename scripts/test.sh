@@ -44,7 +44,12 @@ run_suite() { # run_suite BUILD_DIR SETUP-ARGS...
     local dir=$1; shift
     echo "=== build $dir ($*)"
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" "$@" >/dev/null || { fail=$((fail + 1)); return; }
+        if ! meson setup "$dir" "$@" >"$dir.setup.log" 2>&1; then
+            cat "$dir.setup.log"
+            echo "meson setup failed: $dir"
+            fail=$((fail + 1))
+            return
+        fi
     fi
     if ! ninja -C "$dir"; then
         echo "build failed: $dir"
@@ -67,11 +72,11 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
     echo "=== fuzz ($FUZZ_SECONDS s per target)"
     if [ ! -f build-fuzz/build.ninja ]; then
         CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
-            -Db_lundef=false -Dtests=false >/dev/null
+            -Db_lundef=false -Dtests=false >build-fuzz.setup.log 2>&1 || cat build-fuzz.setup.log
     fi
     if ninja -C build-fuzz; then
         for f in build-fuzz/tests/fuzz_*; do
-            [ -x "$f" ] || continue
+            [ -f "$f" ] && [ -x "$f" ] || continue
             name=${f##*/fuzz_}
             scratch=$(mktemp -d)
             if "$f" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -close_fd_mask=3 \

@@ -404,6 +404,12 @@ static void conn_on_io(struct io *io, uint32_t events)
         conn_update_io(c);
 }
 
+void conn_attach_fd(struct conn *c, int fd)
+{
+    c->io.fd = fd;
+    c->io.cb = conn_on_io;
+}
+
 /* ---------- HTTP responses ---------- */
 
 void conn_send_simple(struct conn *c, int status, const char *reason, const char *extra,
@@ -950,8 +956,7 @@ static void on_accept(struct io *io, uint32_t events)
             continue;
         }
         c->gw = gw;
-        c->io.fd = fd;
-        c->io.cb = conn_on_io;
+        conn_attach_fd(c, fd);
         c->peer = ss;
         str_copy(c->peer_str, addr, sizeof c->peer_str);
         c->cim = L->cim;

@@ -179,6 +179,8 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
 int gw_run(struct gateway *gw);
 void gw_free(struct gateway *gw);
 void conn_close(struct conn *c, const char *why);
+/* Sets the connection's socket and event callback (what accept does). */
+void conn_attach_fd(struct conn *c, int fd);
 /* Processes the bytes waiting in c->in for the connection's current phase. */
 void conn_process(struct conn *c);
 /* Gives the connections on the ready list their turn (called after each epoll batch). */

@@ -111,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     struct conn *c = calloc(1, sizeof *c);
     c->gw = gw;
-    c->io.fd = sv[0];
+    conn_attach_fd(c, sv[0]);
     c->authed = true;
     str_copy(c->identity, "FUZZ\\user", sizeof c->identity);
     str_copy(c->groups, "Fuzzers", sizeof c->groups);
@@ -129,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int sv2[2];
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv2);
         in->gw = gw;
-        in->io.fd = sv2[0];
+        conn_attach_fd(in, sv2[0]);
         in->authed = true;
         in->in.cap_limit = 1u << 20;
         str_copy(in->peer_str, "127.0.0.1", sizeof in->peer_str);
