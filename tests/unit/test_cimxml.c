@@ -1261,9 +1261,10 @@ static void test_message_id_and_escaping(void **state)
     struct res r;
     const char *id = strstr(body_ein, "ID=\"4711\"");
     assert_non_null(id);
-    char *b = malloc(strlen(body_ein) + 16);
+    size_t bsz = strlen(body_ein) + 64;
+    char *b = malloc(bsz);
     assert_non_null(b);
-    sprintf(b, "%.*sID=\"a&lt;&quot;&apos;\"%s", (int)(id - body_ein), body_ein, id + 9);
+    snprintf(b, bsz, "%.*sID=\"a&lt;&quot;&apos;\"%s", (int)(id - body_ein), body_ein, id + 9);
     run_heap(&r, b);
     assert_string_equal(xp_str(&r, "/CIM/MESSAGE/@ID"), "a<\"'");
     res_free(&r);
