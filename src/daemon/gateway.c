@@ -807,6 +807,10 @@ static void handle_request(struct conn *c)
 static void process_ws(struct conn *c)
 {
     struct tunnel *t = c->tun;
+    if (!t || c->close_after_flush) {
+        buf_clear(&c->in); /* the tunnel is gone: what the client still sends is dropped */
+        return;
+    }
     while (!c->dead && buf_len(&c->in)) {
         struct ws_event ev;
         size_t room = 2u * c->gw->cfg->lim.max_packet;
@@ -845,6 +849,10 @@ static void process_ws(struct conn *c)
 static void process_legacy_body(struct conn *c)
 {
     struct tunnel *t = c->tun;
+    if (!t || c->close_after_flush) {
+        buf_clear(&c->in);
+        return;
+    }
     size_t room = 2u * c->gw->cfg->lim.max_packet;
     while (!c->dead && buf_len(&c->in) && buf_len(&t->pkt_in) < room) {
         size_t feed = buf_len(&c->in);

@@ -19,7 +19,8 @@
 #include "tsgu/tsgu.h"
 
 #define SERVER_CAPS (TSGU_CAP_IDLE_TIMEOUT | TSGU_CAP_SERVICE_MSG)
-#define TARGET_READ 65535 /* one DATA packet's worth */
+#define TARGET_READ 65535    /* one DATA packet's worth */
+#define TARGET_READ_WS 65525 /* so that 10 + payload fits a 16-bit WebSocket length (4-byte header) */
 
 static void target_on_io(struct io *io, uint32_t events);
 
@@ -779,14 +780,16 @@ static void read_target(struct tunnel *t)
     struct conn *c = t->out;
     bool wrote = false;
     while (!t->dead && t->state == TUN_OPEN && client_has_room(t) && loops++ < 16) {
-        /* header room: WebSocket (4 bytes for a 16-bit length) + DATA header (10) */
+        /* header room: WebSocket (at most 4 bytes: reads are capped so the frame length fits
+         * 16 bits) + DATA header (10) */
         const size_t room = t->websocket ? 14 : 10;
-        if (buf_reserve(&c->out, room + TARGET_READ) < 0) {
+        const size_t want = t->websocket ? TARGET_READ_WS : TARGET_READ;
+        if (buf_reserve(&c->out, room + want) < 0) {
             conn_close(c, "output buffer full");
             return;
         }
         uint8_t *base = buf_tail(&c->out);
-        ssize_t n = recv(t->tio.fd, base + room, TARGET_READ, 0);
+        ssize_t n = recv(t->tio.fd, base + room, want, 0);
         if (n > 0) {
             size_t pkt = 10 + (size_t)n, hl = 0;
             uint8_t h[10];
@@ -828,8 +831,10 @@ void tunnel_on_client_drained(struct tunnel *t)
 {
     if (t->dead || t->state != TUN_OPEN || t->tio.fd < 0)
         return;
+    /* resume through the loop, not by calling read_target from inside a flush (which would
+     * recurse read -> flush -> drained -> read while both sides keep up) */
     if (!(t->tio.events & EPOLLIN))
-        read_target(t);
+        io_set(&t->gw->loop, &t->tio, t->tio.events | EPOLLIN);
 }
 
 static void target_on_io(struct io *io, uint32_t events)
