@@ -37,28 +37,15 @@ void ctl_admin_usage(FILE *f)
             "Method commands print the WMI ReturnValue; the exit status is 0 only for 0.\n");
 }
 
+static const char *pick_admin_socket(const struct gw_config *c)
+{
+    return c->admin_socket;
+}
+
 static int socket_path(char *out, size_t outsz)
 {
-    if (g_opts.socket) {
-        str_copy(out, g_opts.socket, outsz);
-        return 0;
-    }
-    if (!g_opts.config) {
-        fprintf(stderr, "tsgwctl: give -s SOCKET or -c CONFIG to find the admin socket\n");
-        return -1;
-    }
-    struct gw_config cfg = {0};
-    struct buf errors = BUF_INIT;
-    config_load(g_opts.config, &cfg, &errors);
-    buf_free(&errors);
-    if (!cfg.admin_socket[0]) {
-        fprintf(stderr, "tsgwctl: %s sets no [gateway] admin-socket\n", g_opts.config);
-        config_free(&cfg);
-        return -1;
-    }
-    str_copy(out, cfg.admin_socket, outsz);
-    config_free(&cfg);
-    return 0;
+    return ctl_from_config(g_opts.socket, pick_admin_socket, "-s SOCKET ([gateway] admin-socket)",
+                           out, outsz);
 }
 
 /* Sends one request; on success fills resp with the whole response (status line and body).

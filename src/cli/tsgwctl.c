@@ -61,28 +61,46 @@ static int read_password(char *out, size_t outsz)
     return 0;
 }
 
-static int resolve_users_file(const char *given, char *out, size_t outsz)
+int ctl_from_config(const char *given, const char *(*pick)(const struct gw_config *),
+                    const char *what, char *out, size_t outsz)
 {
     if (given) {
         str_copy(out, given, outsz);
         return 0;
     }
     if (!g_opts.config) {
-        fprintf(stderr, "tsgwctl: give --users-file or -c CONFIG\n");
+        fprintf(stderr, "tsgwctl: give %s, or -c CONFIG\n", what);
         return -1;
     }
-    struct gw_config cfg = {0};
+    struct gw_config *cfg = config_new();
     struct buf errors = BUF_INIT;
-    config_load(g_opts.config, &cfg, &errors);
-    buf_free(&errors);
-    if (!cfg.users_file[0]) {
-        fprintf(stderr, "tsgwctl: %s names no [auth] users-file\n", g_opts.config);
-        config_free(&cfg);
+    if (!cfg)
         return -1;
+    int nerr = config_load(g_opts.config, cfg, &errors);
+    const char *v = pick(cfg);
+    int rc = 0;
+    if (!v[0]) {
+        if (nerr)
+            fprintf(stderr, "tsgwctl: %.*s", (int)buf_len(&errors), (char *)buf_data(&errors));
+        fprintf(stderr, "tsgwctl: %s does not set %s\n", g_opts.config, what);
+        rc = -1;
+    } else {
+        str_copy(out, v, outsz);
     }
-    str_copy(out, cfg.users_file, outsz);
-    config_free(&cfg);
-    return 0;
+    buf_free(&errors);
+    config_put(cfg);
+    return rc;
+}
+
+static const char *pick_users_file(const struct gw_config *c)
+{
+    return c->users_file;
+}
+
+static int resolve_users_file(const char *given, char *out, size_t outsz)
+{
+    return ctl_from_config(given, pick_users_file, "--users-file ([auth] users-file)", out,
+                           outsz);
 }
 
 static void json_str(const char *s)
