@@ -19,15 +19,15 @@
 /* Result codes (negative on failure). */
 enum ntlm_status {
     NTLM_OK = 0,
-    NTLM_ERR_MALFORMED = -1,    /* bad signature/type/bounds/odd lengths/AV list */
-    NTLM_ERR_STATE = -2,        /* message out of order or context already used */
-    NTLM_ERR_UNSUPPORTED = -3,  /* no UNICODE/NTLM, anonymous, LM/NTLMv1 response */
+    NTLM_ERR_MALFORMED = -1,       /* bad signature/type/bounds/odd lengths/AV list */
+    NTLM_ERR_STATE = -2,           /* message out of order or context already used */
+    NTLM_ERR_UNSUPPORTED = -3,     /* no UNICODE/NTLM, anonymous, LM/NTLMv1 response */
     NTLM_ERR_BAD_CREDENTIALS = -4, /* unknown user or NTProofStr mismatch (indistinguishable) */
-    NTLM_ERR_MIC = -5,          /* MIC missing (when required) or wrong */
-    NTLM_ERR_CBT = -6,          /* channel binding missing (when required) or wrong */
-    NTLM_ERR_TARGET = -7,       /* MsvAvTargetName is not HTTP/<one of our names> */
-    NTLM_ERR_EXPIRED = -8,      /* challenge too old, or timestamp not echoed */
-    NTLM_ERR_INTERNAL = -9,     /* crypto failure */
+    NTLM_ERR_MIC = -5,             /* MIC missing (when required) or wrong */
+    NTLM_ERR_CBT = -6,             /* channel binding missing (when required) or wrong */
+    NTLM_ERR_TARGET = -7,          /* MsvAvTargetName is not HTTP/<one of our names> */
+    NTLM_ERR_EXPIRED = -8,         /* challenge too old, or timestamp not echoed */
+    NTLM_ERR_INTERNAL = -9,        /* crypto failure */
 };
 
 struct ntlm_server_config {
@@ -40,7 +40,7 @@ struct ntlm_server_config {
     /* Accepted SPN host names ("127.0.0.1", "gw.contoso.test"); NULL-terminated; NULL = do not
      * check MsvAvTargetName. Compared ASCII case-insensitively against "HTTP/<name>". */
     const char *const *spn_hosts;
-    bool require_spn;         /* with spn_hosts: an absent MsvAvTargetName fails too */
+    bool require_spn;              /* with spn_hosts: an absent MsvAvTargetName fails too */
     uint32_t challenge_lifetime_s; /* 0 = 300 */
     /* Tests only: fixed ServerChallenge instead of RAND_bytes (NULL in production). */
     const uint8_t *fixed_challenge;
@@ -54,15 +54,15 @@ typedef int (*ntlm_lookup_fn)(void *ctx, const char *domain, const char *user, u
                               char *identity, size_t identity_size);
 
 struct ntlm_ctx {
-    int state;                /* internal */
+    int state; /* internal */
     uint8_t negotiate[NTLM_MAX_MESSAGE];
     size_t negotiate_len;
     uint8_t challenge[512];
     size_t challenge_len;
     uint8_t server_challenge[8];
-    uint64_t timestamp;       /* FILETIME we sent in MsvAvTimestamp */
-    uint64_t issued_ms;       /* monotonic ms when the challenge was issued */
-    uint32_t flags;           /* flags we offered */
+    uint64_t timestamp; /* FILETIME we sent in MsvAvTimestamp */
+    uint64_t issued_ms; /* monotonic ms when the challenge was issued */
+    uint32_t flags;     /* flags we offered */
 };
 
 struct ntlm_result {

@@ -19,22 +19,21 @@
 
 void ctl_admin_usage(FILE *f)
 {
-    fprintf(f,
-            "\n"
-            "Live gateway (admin socket; root or the admin group):\n"
-            "  connections | ls            list live connections (Win32_TSGatewayConnection)\n"
-            "  disconnect KEY              end one connection (KEY = TunnelId:ChannelId)\n"
-            "  disconnect-user 'DOMAIN\\user'\n"
-            "                              end every connection of that user\n"
-            "  disconnect-protocol NAME    end every connection using NAME (RDP or TS)\n"
-            "  show CLASS                  list the instances of any RD Gateway class\n"
-            "  policy                      the effective CAPs, RAPs, resource groups, settings\n"
-            "\n"
-            "Schema:\n"
-            "  mof                         print the served schema as MOF text\n"
-            "\n"
-            "The socket is -s SOCKET, or [gateway] admin-socket of -c CONFIG.\n"
-            "Method commands print the WMI ReturnValue; the exit status is 0 only for 0.\n");
+    fprintf(f, "\n"
+               "Live gateway (admin socket; root or the admin group):\n"
+               "  connections | ls            list live connections (Win32_TSGatewayConnection)\n"
+               "  disconnect KEY              end one connection (KEY = TunnelId:ChannelId)\n"
+               "  disconnect-user 'DOMAIN\\user'\n"
+               "                              end every connection of that user\n"
+               "  disconnect-protocol NAME    end every connection using NAME (RDP or TS)\n"
+               "  show CLASS                  list the instances of any RD Gateway class\n"
+               "  policy                      the effective CAPs, RAPs, resource groups, settings\n"
+               "\n"
+               "Schema:\n"
+               "  mof                         print the served schema as MOF text\n"
+               "\n"
+               "The socket is -s SOCKET, or [gateway] admin-socket of -c CONFIG.\n"
+               "Method commands print the WMI ReturnValue; the exit status is 0 only for 0.\n");
 }
 
 static const char *pick_admin_socket(const struct gw_config *c)
@@ -67,8 +66,7 @@ static int64_t call(char **fields, int n, struct buf *resp)
         if (fd >= 0)
             close(fd);
         if (e == EACCES || e == EPERM) {
-            fprintf(stderr, "tsgwctl: access denied to %s (root or the admin group only)\n",
-                    path);
+            fprintf(stderr, "tsgwctl: access denied to %s (root or the admin group only)\n", path);
             return WBEM_E_ACCESS_DENIED;
         }
         if (e == ENOENT)
@@ -223,7 +221,10 @@ static int print_instances(const struct cim_class *c, char *body, bool table)
             snprintf(res, sizeof res, "%s:%s", v[8] ? v[8] : "", v[10] ? v[10] : "");
             printf("%-10s %-24s %-15s %-26s %-8s %-8s %9s %9s %s\n", v[0] ? v[0] : "",
                    v[3] ? v[3] : "", v[5] ? v[5] : "", res, idle, dur, v[11] ? v[11] : "",
-                   v[12] ? v[12] : "", v[14] && !strcmp(v[14], "1") ? "HTTP" : v[14] ? v[14] : "");
+                   v[12] ? v[12] : "",
+                   v[14] && !strcmp(v[14], "1") ? "HTTP"
+                   : v[14]                      ? v[14]
+                                                : "");
         } else {
             printf("%s", count ? "\n" : "");
             for (int i = 0; i < nv; i++)
@@ -359,10 +360,9 @@ int ctl_admin_command(int argc, char **argv)
         return cmd_enumerate(args[0], false);
     }
     if (!strcmp(cmd, "policy")) {
-        static const char *classes[] = {"Win32_TSGatewayServerSettings",
-                                        "Win32_TSGatewayConnectionAuthorizationPolicy",
-                                        "Win32_TSGatewayResourceAuthorizationPolicy",
-                                        "Win32_TSGatewayResourceGroup"};
+        static const char *classes[] = {
+            "Win32_TSGatewayServerSettings", "Win32_TSGatewayConnectionAuthorizationPolicy",
+            "Win32_TSGatewayResourceAuthorizationPolicy", "Win32_TSGatewayResourceGroup"};
         int rc = 0;
         if (g_opts.json)
             printf("{");

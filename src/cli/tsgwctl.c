@@ -24,14 +24,13 @@ struct ctl_opts g_opts;
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tsgwctl [-c CONFIG | -s SOCKET] [--json] COMMAND ...\n"
-            "\n"
-            "Accounts (local credential store, NT hashes only):\n"
-            "  user add [--users-file F] [--groups 'G1;G2'] [--full-name NAME] 'DOMAIN\\user'\n"
-            "           reads the password from stdin (one line; not echoed on a terminal)\n"
-            "  user del [--users-file F] 'DOMAIN\\user'\n"
-            "  user list [--users-file F]\n");
+    fprintf(f, "usage: tsgwctl [-c CONFIG | -s SOCKET] [--json] COMMAND ...\n"
+               "\n"
+               "Accounts (local credential store, NT hashes only):\n"
+               "  user add [--users-file F] [--groups 'G1;G2'] [--full-name NAME] 'DOMAIN\\user'\n"
+               "           reads the password from stdin (one line; not echoed on a terminal)\n"
+               "  user del [--users-file F] 'DOMAIN\\user'\n"
+               "  user list [--users-file F]\n");
     ctl_admin_usage(f);
 }
 
@@ -99,8 +98,7 @@ static const char *pick_users_file(const struct gw_config *c)
 
 static int resolve_users_file(const char *given, char *out, size_t outsz)
 {
-    return ctl_from_config(given, pick_users_file, "--users-file ([auth] users-file)", out,
-                           outsz);
+    return ctl_from_config(given, pick_users_file, "--users-file ([auth] users-file)", out, outsz);
 }
 
 static void json_str(const char *s)

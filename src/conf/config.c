@@ -98,8 +98,18 @@ struct loader {
     int nerr;
     int line;
     /* current section */
-    enum { SEC_NONE, SEC_GATEWAY, SEC_AUTH, SEC_LIMITS, SEC_SETTINGS, SEC_CIM, SEC_CAP, SEC_RAP,
-           SEC_GROUP, SEC_UNKNOWN } sec;
+    enum {
+        SEC_NONE,
+        SEC_GATEWAY,
+        SEC_AUTH,
+        SEC_LIMITS,
+        SEC_SETTINGS,
+        SEC_CIM,
+        SEC_CAP,
+        SEC_RAP,
+        SEC_GROUP,
+        SEC_UNKNOWN
+    } sec;
     void *obj; /* current cap/rap/group */
     int cap_line, rap_line;
     bool rap_has_resources;
@@ -531,8 +541,9 @@ static void kv_rap(struct loader *L, const char *k, const char *v)
         rap->res = NULL;
         rap->nres = 0;
         if (policy_parse_resource_list(v, &rap->res, &rap->nres, bad, sizeof bad) < 0)
-            err(L, "resources: '%s' is not a host name, address or CIDR range (write address "
-                   "ranges as CIDR, e.g. 10.1.0.0/16)",
+            err(L,
+                "resources: '%s' is not a host name, address or CIDR range (write address "
+                "ranges as CIDR, e.g. 10.1.0.0/16)",
                 bad);
         L->rap_has_resources = true;
     } else if (!strcmp(k, "ports")) {
@@ -589,9 +600,9 @@ static void finish_section(struct loader *L)
         L->line = L->cap_line;
         if (!cap->user_groups.n)
             err(L, "[cap:%s] needs user-groups (a list, or *)", cap->name);
-        if (cap->redir_type != 2 && (cap->disable_drives || cap->disable_printers ||
-                                     cap->disable_serial_ports || cap->disable_clipboard ||
-                                     cap->disable_pnp))
+        if (cap->redir_type != 2 &&
+            (cap->disable_drives || cap->disable_printers || cap->disable_serial_ports ||
+             cap->disable_clipboard || cap->disable_pnp))
             err(L, "[cap:%s] disable-* needs device-redirection = all-except", cap->name);
         policy_cap_finish(cap);
         L->line = save;

@@ -19,13 +19,13 @@
 
 /* The seven RD Gateway audit switches (Win32_TSGatewayServerSettings.GetLogEventName order). */
 enum audit_switch {
-    AUDIT_CHANNEL_DISCONNECT,        /* 303 (and 202) */
-    AUDIT_FAILURE_CHANNEL_CONNECT,   /* 304 */
-    AUDIT_FAILURE_CONNECTION_AUTHZ,  /* 201, 203 */
-    AUDIT_FAILURE_RESOURCE_AUTHZ,    /* 301 */
-    AUDIT_SUCCESS_CHANNEL_CONNECT,   /* 302 */
-    AUDIT_SUCCESS_CONNECTION_AUTHZ,  /* 200 */
-    AUDIT_SUCCESS_RESOURCE_AUTHZ,    /* 300 */
+    AUDIT_CHANNEL_DISCONNECT,       /* 303 (and 202) */
+    AUDIT_FAILURE_CHANNEL_CONNECT,  /* 304 */
+    AUDIT_FAILURE_CONNECTION_AUTHZ, /* 201, 203 */
+    AUDIT_FAILURE_RESOURCE_AUTHZ,   /* 301 */
+    AUDIT_SUCCESS_CHANNEL_CONNECT,  /* 302 */
+    AUDIT_SUCCESS_CONNECTION_AUTHZ, /* 200 */
+    AUDIT_SUCCESS_RESOURCE_AUTHZ,   /* 300 */
     AUDIT_COUNT
 };
 extern const char *const audit_names[AUDIT_COUNT];
@@ -35,28 +35,28 @@ int audit_switch_for_event(int id);
 
 /* Every peer-controlled size, count and time, in one place (docs/limits.md). */
 struct gw_limits {
-    uint32_t max_request_line;      /* HTTP request line bytes */
-    uint32_t max_header_line;       /* one header line */
-    uint32_t max_headers;           /* header count */
-    uint32_t max_header_bytes;      /* whole header block */
-    uint32_t max_ws_message;        /* one WebSocket data message */
-    uint32_t max_setup_packet;      /* TSGU packet before the channel is open */
-    uint32_t max_packet;            /* TSGU packet once the channel is open (DATA: 65545) */
-    uint32_t max_chunk;             /* one chunk of the legacy IN channel */
-    uint32_t tls_handshake_ms;      /* accept -> TLS established */
-    uint32_t auth_ms;               /* accept -> HTTP authentication finished */
-    uint32_t setup_ms;              /* authentication -> channel open */
-    uint32_t pairing_ms;            /* legacy OUT waits this long for its IN channel */
-    uint32_t connect_ms;            /* target TCP connect */
-    uint32_t close_grace_ms;        /* wait for CLOSE_CHANNEL_RESPONSE */
-    uint32_t keepalive_ms;          /* server keepalive interval in the data phase */
-    uint32_t max_unauth_total;      /* connections not yet authenticated, in total */
-    uint32_t max_unauth_per_ip;     /* ... per client address */
-    uint32_t max_tunnels;           /* tunnels in total (0 = unlimited) */
-    uint32_t relay_buffer;          /* bytes buffered per direction before backpressure */
-    uint32_t auth_failures;         /* failed logons from one address within the window ... */
+    uint32_t max_request_line;  /* HTTP request line bytes */
+    uint32_t max_header_line;   /* one header line */
+    uint32_t max_headers;       /* header count */
+    uint32_t max_header_bytes;  /* whole header block */
+    uint32_t max_ws_message;    /* one WebSocket data message */
+    uint32_t max_setup_packet;  /* TSGU packet before the channel is open */
+    uint32_t max_packet;        /* TSGU packet once the channel is open (DATA: 65545) */
+    uint32_t max_chunk;         /* one chunk of the legacy IN channel */
+    uint32_t tls_handshake_ms;  /* accept -> TLS established */
+    uint32_t auth_ms;           /* accept -> HTTP authentication finished */
+    uint32_t setup_ms;          /* authentication -> channel open */
+    uint32_t pairing_ms;        /* legacy OUT waits this long for its IN channel */
+    uint32_t connect_ms;        /* target TCP connect */
+    uint32_t close_grace_ms;    /* wait for CLOSE_CHANNEL_RESPONSE */
+    uint32_t keepalive_ms;      /* server keepalive interval in the data phase */
+    uint32_t max_unauth_total;  /* connections not yet authenticated, in total */
+    uint32_t max_unauth_per_ip; /* ... per client address */
+    uint32_t max_tunnels;       /* tunnels in total (0 = unlimited) */
+    uint32_t relay_buffer;      /* bytes buffered per direction before backpressure */
+    uint32_t auth_failures;     /* failed logons from one address within the window ... */
     uint32_t auth_failure_window_ms;
-    uint32_t auth_block_ms;         /* ... block that address's logons this long */
+    uint32_t auth_block_ms; /* ... block that address's logons this long */
 };
 
 struct gw_config {
@@ -85,7 +85,7 @@ struct gw_config {
     /* [limits] */
     struct gw_limits lim;
     /* [cim] */
-    char cim_listen[128];          /* "" = no CIM-XML endpoint */
+    char cim_listen[128]; /* "" = no CIM-XML endpoint */
     char cim_certificate[PATH_MAX];
     char cim_private_key[PATH_MAX];
     char cim_admin_group[128];

@@ -17,7 +17,10 @@ struct buf {
     size_t cap_limit; /* hard ceiling on cap; 0 = unlimited */
 };
 
-#define BUF_INIT {0}
+#define BUF_INIT                                                                                   \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 /* An empty, never-allocated buffer yields NULL; computed as an integer so that "NULL + 0" is
  * not pointer arithmetic on a null pointer. */

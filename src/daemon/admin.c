@@ -209,8 +209,7 @@ static void handle_line(struct admin_client *c, char *line)
     char *f[MGMT_MAX_FIELDS];
     int n = mgmt_split(line, f, MGMT_MAX_FIELDS);
     if (n < 2 || !f[0] || strcmp(f[0], MGMT_MAGIC) != 0 || !f[1]) {
-        respond(c, WBEM_E_INVALID_PARAMETER, "malformed request (protocol " MGMT_MAGIC ")",
-                NULL);
+        respond(c, WBEM_E_INVALID_PARAMETER, "malformed request (protocol " MGMT_MAGIC ")", NULL);
         return;
     }
     if (!c->admin) {

@@ -30,9 +30,8 @@ static uint32_t be_get(void *ctx, const struct cim_class *c, const char *key,
     return provider_get(ctx, c, key, out);
 }
 
-static uint32_t be_invoke(void *ctx, const struct cim_class *c, const char *method,
-                          const char *key, const struct cimxml_arg *args, size_t nargs,
-                          uint32_t *ret)
+static uint32_t be_invoke(void *ctx, const struct cim_class *c, const char *method, const char *key,
+                          const struct cimxml_arg *args, size_t nargs, uint32_t *ret)
 {
     struct cim_arg a[16];
     size_t n = nargs < 16 ? nargs : 16;
@@ -118,8 +117,9 @@ static int basic_auth(struct conn *c, const char *authz, char *who, size_t whosz
 static void respond_xml(struct conn *c, int status, int cim_hdr, struct buf *body)
 {
     const char *reason = status == 200 ? "OK" : status == 400 ? "Bad Request" : "Not Implemented";
-    buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: application/xml; charset=\"utf-8\"\r\n"
-                        "Content-Length: %zu\r\nConnection: close\r\n",
+    buf_printf(&c->out,
+               "HTTP/1.1 %d %s\r\nContent-Type: application/xml; charset=\"utf-8\"\r\n"
+               "Content-Length: %zu\r\nConnection: close\r\n",
                status, reason, buf_len(body));
     const char *h = cimxml_error_header_text(cim_hdr);
     if (h)

@@ -32,7 +32,6 @@
 #define MAX_AUTH_ROUNDS 4
 #define RDG_PATH "/remoteDesktopGateway/"
 
-
 /* ---------- audit ---------- */
 
 bool gw_event_wanted(const struct gateway *gw, int id)
@@ -412,8 +411,7 @@ void conn_attach_fd(struct conn *c, int fd)
 
 /* ---------- HTTP responses ---------- */
 
-void conn_send_simple(struct conn *c, int status, const char *reason, const char *extra,
-                      bool close)
+void conn_send_simple(struct conn *c, int status, const char *reason, const char *extra, bool close)
 {
     buf_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Length: 0\r\n%s%s\r\n", status, reason,
                extra ? extra : "", close ? "Connection: close\r\n" : "");
@@ -422,7 +420,6 @@ void conn_send_simple(struct conn *c, int status, const char *reason, const char
     else
         conn_flush(c);
 }
-
 
 static const char *reason_for(int status)
 {
@@ -502,8 +499,7 @@ static void add_system_groups(struct conn *c)
             if (getgrgid_r(gids[i], &grbuf, gtmp, sizeof gtmp, &gr) != 0 || !gr)
                 continue;
             size_t len = strlen(c->groups);
-            snprintf(c->groups + len, sizeof c->groups - len, "%s%s", len ? ";" : "",
-                     gr->gr_name);
+            snprintf(c->groups + len, sizeof c->groups - len, "%s%s", len ? ";" : "", gr->gr_name);
         }
         return;
     }
@@ -540,7 +536,8 @@ static int handle_auth(struct conn *c, const struct http_request *req)
     }
     size_t tlen = strlen(tok);
     uint8_t msg[NTLM_MAX_MESSAGE];
-    int mlen = tlen > (NTLM_MAX_MESSAGE / 3) * 4 + 4 ? -1 : base64_decode(tok, tlen, msg, sizeof msg);
+    int mlen =
+        tlen > (NTLM_MAX_MESSAGE / 3) * 4 + 4 ? -1 : base64_decode(tok, tlen, msg, sizeof msg);
     if (mlen < 12 || memcmp(msg, "NTLMSSP\0", 8) != 0) {
         log_auth_failure(c, "", 1326, "authorization token is not a raw NTLM message");
         conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
@@ -616,8 +613,7 @@ static int handle_auth(struct conn *c, const struct http_request *req)
     c->authed = true;
     unauth_release(c);
     log_info("%s authenticated as %s (NTLM%s%s, workstation \"%s\")", c->peer_str, c->identity,
-             res.had_mic ? ", MIC" : "", res.had_cbt ? ", channel binding" : "",
-             res.workstation);
+             res.had_mic ? ", MIC" : "", res.had_cbt ? ", channel binding" : "", res.workstation);
     return 1;
 }
 
@@ -763,7 +759,7 @@ static void handle_request(struct conn *c)
     bool get = !strcmp(req->method, "GET");
     if (!out && !in && !get) {
         conn_send_simple(c, 405, "Method Not Allowed", "Allow: RDG_OUT_DATA, RDG_IN_DATA, GET\r\n",
-                    true);
+                         true);
         return;
     }
     if (req->chunked || req->content_length > 0) {
@@ -1262,8 +1258,8 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
         .max_headers = cfg->lim.max_headers,
         .max_header_bytes = cfg->lim.max_header_bytes,
     };
-    if (tls_ctx_init(&gw->tls, cfg->certificate, cfg->private_key, cfg->key_isolation, err,
-                     errsz) < 0)
+    if (tls_ctx_init(&gw->tls, cfg->certificate, cfg->private_key, cfg->key_isolation, err, errsz) <
+        0)
         return -1;
     char uerr[512] = "";
     if (user_store_load(cfg->users_file, 0, &gw->users, uerr, sizeof uerr) < 0) {

@@ -27,13 +27,13 @@ struct gateway;
 struct admin_client;
 
 enum conn_phase {
-    CONN_TLS,           /* TLS handshake */
-    CONN_HTTP,          /* reading requests, NTLM rounds */
-    CONN_WS,            /* WebSocket: the whole tunnel on this connection */
-    CONN_LEGACY_OUT,    /* legacy OUT: server -> client packets after the seed */
-    CONN_LEGACY_IN_HDR, /* legacy IN: authenticated, waiting for the streaming request */
-    CONN_LEGACY_IN_BODY,/* legacy IN: client -> server packets in the request body */
-    CONN_CIM_BODY,      /* CIM-XML endpoint: reading a POST body */
+    CONN_TLS,            /* TLS handshake */
+    CONN_HTTP,           /* reading requests, NTLM rounds */
+    CONN_WS,             /* WebSocket: the whole tunnel on this connection */
+    CONN_LEGACY_OUT,     /* legacy OUT: server -> client packets after the seed */
+    CONN_LEGACY_IN_HDR,  /* legacy IN: authenticated, waiting for the streaming request */
+    CONN_LEGACY_IN_BODY, /* legacy IN: client -> server packets in the request body */
+    CONN_CIM_BODY,       /* CIM-XML endpoint: reading a POST body */
     CONN_DEAD,
 };
 
@@ -47,7 +47,7 @@ struct conn {
     struct http_parser hp;
     struct ntlm_ctx *ntlm; /* only while an NTLM exchange is in progress */
     int auth_rounds;
-    char auth_scheme[16];  /* "NTLM" or "Negotiate", as the client used it */
+    char auth_scheme[16]; /* "NTLM" or "Negotiate", as the client used it */
     bool authed;
     char identity[NTLM_NAME_MAX];
     char full_name[USERS_FULLNAME_MAX];
@@ -57,32 +57,32 @@ struct conn {
     struct http_chunked chunked;
     bool body_chunked;
     struct tunnel *tun;
-    bool cim;             /* accepted on the CIM-XML listener */
-    size_t body_need;     /* CONN_CIM_BODY: bytes of body expected */
+    bool cim;         /* accepted on the CIM-XML listener */
+    size_t body_need; /* CONN_CIM_BODY: bytes of body expected */
     struct sockaddr_storage peer;
     char peer_str[64];
     uint64_t deadline_ms; /* 0 = none */
     bool counted_unauth;
     bool close_after_flush;
-    bool want_read_for_write;  /* SSL_write asked for readability */
-    bool want_write_for_read;  /* SSL_read asked for writability */
+    bool want_read_for_write; /* SSL_write asked for readability */
+    bool want_write_for_read; /* SSL_read asked for writability */
     bool in_ready_list;
     bool dead;
-    struct conn *next, *prev;     /* all connections */
-    struct conn *ready_next;      /* connections to read without waiting for epoll */
+    struct conn *next, *prev; /* all connections */
+    struct conn *ready_next;  /* connections to read without waiting for epoll */
     struct conn *reap_next;
 };
 
 enum tunnel_state {
-    TUN_WAIT_IN,       /* legacy: OUT authenticated, IN channel not yet paired */
-    TUN_INITIALIZED,   /* waiting for HANDSHAKE_REQUEST */
-    TUN_HANDSHAKED,    /* waiting for TUNNEL_CREATE */
-    TUN_CREATED,       /* waiting for TUNNEL_AUTH */
-    TUN_AUTHORIZED,    /* waiting for CHANNEL_CREATE */
-    TUN_RESOLVING,     /* target names being resolved (resolver thread) */
-    TUN_CONNECTING,    /* target connect in progress */
-    TUN_OPEN,          /* relaying */
-    TUN_CLOSING,       /* CLOSE_CHANNEL sent, waiting for the response or the grace timer */
+    TUN_WAIT_IN,     /* legacy: OUT authenticated, IN channel not yet paired */
+    TUN_INITIALIZED, /* waiting for HANDSHAKE_REQUEST */
+    TUN_HANDSHAKED,  /* waiting for TUNNEL_CREATE */
+    TUN_CREATED,     /* waiting for TUNNEL_AUTH */
+    TUN_AUTHORIZED,  /* waiting for CHANNEL_CREATE */
+    TUN_RESOLVING,   /* target names being resolved (resolver thread) */
+    TUN_CONNECTING,  /* target connect in progress */
+    TUN_OPEN,        /* relaying */
+    TUN_CLOSING,     /* CLOSE_CHANNEL sent, waiting for the response or the grace timer */
     TUN_DEAD,
 };
 
@@ -100,7 +100,7 @@ struct tunnel {
     uint32_t client_caps, caps;
     bool counted; /* counted against max-connections (after TUNNEL_CREATE) */
     char client_name[256];
-    struct gw_config *cfg;           /* the configuration cap points into (a reference) */
+    struct gw_config *cfg; /* the configuration cap points into (a reference) */
     const struct policy_cap *cap;
     /* target */
     struct io tio;
@@ -112,16 +112,16 @@ struct tunnel {
     char cand_name[TUN_MAX_CANDIDATES][256];
     unsigned ncand, cur_cand;
     uint32_t next_channel_id;
-    uint64_t deadline_ms;       /* pairing / setup / connect / close grace */
+    uint64_t deadline_ms; /* pairing / setup / connect / close grace */
     uint64_t next_keepalive_ms;
-    uint32_t close_status;      /* CLOSE_CHANNEL status we sent */
-    bool admin_closed;          /* ended by Disconnect / DisconnectUser / DisconnectProtocol */
-    bool session_timed_out;     /* ended by the CAP's session timeout (event 307) */
-    char end_reason[96];        /* why it ended, for the disconnect event */
-    struct reg_entry reg;       /* what Win32_TSGatewayConnection shows */
+    uint32_t close_status;  /* CLOSE_CHANNEL status we sent */
+    bool admin_closed;      /* ended by Disconnect / DisconnectUser / DisconnectProtocol */
+    bool session_timed_out; /* ended by the CAP's session timeout (event 307) */
+    char end_reason[96];    /* why it ended, for the disconnect event */
+    struct reg_entry reg;   /* what Win32_TSGatewayConnection shows */
     bool dead;
     struct tunnel *next, *prev;
-    struct tunnel *pair_next;   /* legacy tunnels waiting for their IN channel */
+    struct tunnel *pair_next; /* legacy tunnels waiting for their IN channel */
     struct tunnel *reap_next;
 };
 

@@ -128,21 +128,25 @@ static int demo_setup(const char *dir, int port, char *conf_path, size_t conf_sz
         fprintf(stderr, "tsgwd: cannot write %s: %s\n", conf_path, strerror(errno));
         return -1;
     }
-    fprintf(stderr,
-            "\ntsgwd demo: gateway on 127.0.0.1:%d, account TSGW\\demo, password in %s/demo-password\n"
-            "Try it (an RDP server on 127.0.0.1:3389 is needed behind the gateway):\n\n"
-            "  xfreerdp /v:127.0.0.1:3389 /g:127.0.0.1:%d /gu:'TSGW\\demo' /gp:'%s' "
-            "/gateway-usage-method:direct /cert:ignore /u:USER /p:PASSWORD\n\n",
-            port, dir, port, pw);
+    fprintf(
+        stderr,
+        "\ntsgwd demo: gateway on 127.0.0.1:%d, account TSGW\\demo, password in %s/demo-password\n"
+        "Try it (an RDP server on 127.0.0.1:3389 is needed behind the gateway):\n\n"
+        "  xfreerdp /v:127.0.0.1:3389 /g:127.0.0.1:%d /gu:'TSGW\\demo' /gp:'%s' "
+        "/gateway-usage-method:direct /cert:ignore /u:USER /p:PASSWORD\n\n",
+        port, dir, port, pw);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
-        {"verbose", no_argument, NULL, 'v'},      {"demo", required_argument, NULL, 'D'},
-        {"port", required_argument, NULL, 'P'},   {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"demo", required_argument, NULL, 'D'},
+        {"port", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *demo = NULL;

@@ -186,8 +186,8 @@ static void join_resources(const struct policy_resource *r, size_t n, char *out,
     for (size_t i = 0; i < n; i++) {
         char one[300];
         format_resource(&r[i], one, sizeof one);
-        pos += (size_t)snprintf(out + pos, pos < outsz ? outsz - pos : 0, "%s%s", i ? ";" : "",
-                                one);
+        pos +=
+            (size_t)snprintf(out + pos, pos < outsz ? outsz - pos : 0, "%s%s", i ? ";" : "", one);
     }
 }
 
@@ -347,8 +347,7 @@ static int enum_config(struct gateway *gw, const struct cim_class *c,
             char nm[POLICY_NAME_MAX + 8];
             snprintf(nm, sizeof nm, "rap:%s", p->raps[i].name);
             struct cim_instance in = {0};
-            rg_instance(p, nm, "inline resources of a RAP", p->raps[i].res, p->raps[i].nres,
-                        &in);
+            rg_instance(p, nm, "inline resources of a RAP", p->raps[i].res, p->raps[i].nres, &in);
             stop = fn(&in, ctx);
             cim_instance_clear(&in);
         }
@@ -424,8 +423,7 @@ static const char *arg(const struct cim_arg *args, size_t n, const char *name)
 }
 
 uint32_t provider_invoke(struct gateway *gw, const struct cim_class *c, const char *method,
-                         const char *key, const struct cim_arg *args, size_t nargs,
-                         uint32_t *ret)
+                         const char *key, const struct cim_arg *args, size_t nargs, uint32_t *ret)
 {
     const struct cim_method *m = cim_find_method(c, method);
     if (!m)

@@ -28,7 +28,6 @@ uint32_t provider_get(struct gateway *gw, const struct cim_class *c, const char 
  * (WBEM_E_INVALID_METHOD: no such method; WBEM_E_INVALID_OBJECT_PATH: an instance method called
  * on the class, or the reverse). */
 uint32_t provider_invoke(struct gateway *gw, const struct cim_class *c, const char *method,
-                         const char *key, const struct cim_arg *args, size_t nargs,
-                         uint32_t *ret);
+                         const char *key, const struct cim_arg *args, size_t nargs, uint32_t *ret);
 
 #endif

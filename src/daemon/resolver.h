@@ -18,7 +18,7 @@ struct resolve_job {
     unsigned n;
     char host[RESOLVE_MAX][256]; /* normalised names */
     uint16_t port[RESOLVE_MAX];
-    bool skip[RESOLVE_MAX];      /* refused before any lookup (no RAP could allow it) */
+    bool skip[RESOLVE_MAX]; /* refused before any lookup (no RAP could allow it) */
     struct addrinfo *res[RESOLVE_MAX];
     int err[RESOLVE_MAX];
     struct resolve_job *next;

@@ -19,8 +19,9 @@
 #include "tsgu/tsgu.h"
 
 #define SERVER_CAPS (TSGU_CAP_IDLE_TIMEOUT | TSGU_CAP_SERVICE_MSG)
-#define TARGET_READ 65535    /* one DATA packet's worth */
-#define TARGET_READ_WS 65525 /* so that 10 + payload fits a 16-bit WebSocket length (4-byte header) */
+#define TARGET_READ 65535 /* one DATA packet's worth */
+#define TARGET_READ_WS                                                                             \
+    65525 /* so that 10 + payload fits a 16-bit WebSocket length (4-byte header) */
 
 static void target_on_io(struct io *io, uint32_t events);
 
@@ -34,8 +35,8 @@ static void ev_common(struct event_line *e, int id, const struct tunnel *t)
     ev_u64(e, "TunnelId", t->id);
 }
 
-static void log_simple_event(const struct tunnel *t, int id, const char *resource,
-                             uint32_t error, const char *reason)
+static void log_simple_event(const struct tunnel *t, int id, const char *resource, uint32_t error,
+                             const char *reason)
 {
     if (!gw_event_wanted(t->gw, id))
         return;
@@ -693,12 +694,12 @@ static bool dispatch(struct tunnel *t, const struct tsgu_packet *p)
     case TSGU_PKT_CLOSE_CHANNEL_RESPONSE:
         if (st != TUN_CLOSING)
             break;
-        tunnel_close(t, t->admin_closed ? "disconnected by an administrator"
-                                        : "close acknowledged");
+        tunnel_close(t,
+                     t->admin_closed ? "disconnected by an administrator" : "close acknowledged");
         return false;
     default:
-        log_info("tunnel %llu: ignoring packet type 0x%x (%s)", (unsigned long long)t->id,
-                 p->type, tsgu_type_name(p->type));
+        log_info("tunnel %llu: ignoring packet type 0x%x (%s)", (unsigned long long)t->id, p->type,
+                 tsgu_type_name(p->type));
         return true;
     }
     /* a known packet in the wrong state */
@@ -718,7 +719,8 @@ void tunnel_process(struct tunnel *t)
             return; /* backpressure: the client connection stops reading */
         uint16_t type;
         uint32_t len;
-        uint32_t max = t->state >= TUN_OPEN ? gw->cfg->lim.max_packet : gw->cfg->lim.max_setup_packet;
+        uint32_t max =
+            t->state >= TUN_OPEN ? gw->cfg->lim.max_packet : gw->cfg->lim.max_setup_packet;
         int r = tsgu_peek(buf_data(&t->pkt_in), buf_len(&t->pkt_in), max, &type, &len);
         if (r < 0) {
             log_info("tunnel %llu: invalid packet length from %s", (unsigned long long)t->id,
@@ -748,8 +750,7 @@ void tunnel_process(struct tunnel *t)
 static void write_target(struct tunnel *t)
 {
     while (buf_len(&t->to_target)) {
-        ssize_t n = send(t->tio.fd, buf_data(&t->to_target), buf_len(&t->to_target),
-                         MSG_NOSIGNAL);
+        ssize_t n = send(t->tio.fd, buf_data(&t->to_target), buf_len(&t->to_target), MSG_NOSIGNAL);
         if (n > 0) {
             buf_consume(&t->to_target, (size_t)n);
             continue;
@@ -821,8 +822,7 @@ static void read_target(struct tunnel *t)
         conn_flush(c); /* one flush for the whole batch: fewer, fuller TLS records */
     }
     if (!t->dead && t->tio.fd >= 0) {
-        uint32_t ev = (client_has_room(t) ? EPOLLIN : 0) |
-                      (buf_len(&t->to_target) ? EPOLLOUT : 0);
+        uint32_t ev = (client_has_room(t) ? EPOLLIN : 0) | (buf_len(&t->to_target) ? EPOLLOUT : 0);
         io_set(&t->gw->loop, &t->tio, ev);
     }
 }
@@ -852,8 +852,7 @@ static void target_on_io(struct io *io, uint32_t events)
     if (!t->dead && events & (EPOLLIN | EPOLLHUP | EPOLLERR))
         read_target(t);
     if (!t->dead && t->tio.fd >= 0) {
-        uint32_t ev = (client_has_room(t) ? EPOLLIN : 0) |
-                      (buf_len(&t->to_target) ? EPOLLOUT : 0);
+        uint32_t ev = (client_has_room(t) ? EPOLLIN : 0) | (buf_len(&t->to_target) ? EPOLLOUT : 0);
         io_set(&t->gw->loop, &t->tio, ev);
     }
 }
@@ -892,17 +891,17 @@ void tunnel_tick(struct tunnel *t, uint64_t now)
         now - t->reg.connected_ms >= (uint64_t)t->cap->session_timeout_s * 1000) {
         /* reauthorization needs cap 0x10, which tsgw does not offer: disconnect either way */
         t->session_timed_out = true;
-        tunnel_begin_close(t, (t->client_caps & TSGU_CAP_IDLE_TIMEOUT)
-                                  ? TSGU_CLOSE_SESSIONTIMEOUT
-                                  : TSGU_CLOSE_CONNECTIONABORTED,
+        tunnel_begin_close(t,
+                           (t->client_caps & TSGU_CAP_IDLE_TIMEOUT) ? TSGU_CLOSE_SESSIONTIMEOUT
+                                                                    : TSGU_CLOSE_CONNECTIONABORTED,
                            "session timeout");
         return;
     }
     if (t->state == TUN_OPEN && t->cap && t->cap->idle_timeout_s &&
         now - t->reg.last_activity_ms >= (uint64_t)t->cap->idle_timeout_s * 1000) {
-        tunnel_begin_close(t, (t->client_caps & TSGU_CAP_IDLE_TIMEOUT)
-                                  ? TSGU_CLOSE_SESSIONTIMEOUT
-                                  : TSGU_CLOSE_CONNECTIONABORTED,
+        tunnel_begin_close(t,
+                           (t->client_caps & TSGU_CAP_IDLE_TIMEOUT) ? TSGU_CLOSE_SESSIONTIMEOUT
+                                                                    : TSGU_CLOSE_CONNECTIONABORTED,
                            "idle timeout");
         return;
     }

@@ -25,16 +25,16 @@ struct http_limits {
 };
 
 struct http_header {
-    const char *name; /* NUL-terminated, as sent (case preserved) */
+    const char *name;  /* NUL-terminated, as sent (case preserved) */
     const char *value; /* NUL-terminated, leading/trailing SP/HTAB stripped */
 };
 
 /* A parsed request. All strings point into the parser's block and stay valid until the next
  * http_parser_reset() / http_parser_free(). */
 struct http_request {
-    const char *method;  /* token, case-sensitive as sent, e.g. "RDG_OUT_DATA" */
-    const char *target;  /* request-target as sent, e.g. "/remoteDesktopGateway/" */
-    int version_minor;   /* 0 or 1 (HTTP/1.0 or HTTP/1.1) */
+    const char *method; /* token, case-sensitive as sent, e.g. "RDG_OUT_DATA" */
+    const char *target; /* request-target as sent, e.g. "/remoteDesktopGateway/" */
+    int version_minor;  /* 0 or 1 (HTTP/1.0 or HTTP/1.1) */
     unsigned nheaders;
     struct http_header headers[HTTP_MAX_HEADERS_HARD];
     /* Body framing derived from the headers: */
@@ -46,10 +46,10 @@ enum http_parser_state_public { HTTP_PARSER_HEADERS, HTTP_PARSER_DONE, HTTP_PARS
 
 struct http_parser {
     struct http_limits lim;
-    int state;         /* internal */
-    int pstate;        /* public: enum http_parser_state_public */
-    int error_status;  /* HTTP status to answer with when pstate == HTTP_PARSER_ERROR */
-    char *blk;         /* copy of the header block; NUL-separated after parsing */
+    int state;        /* internal */
+    int pstate;       /* public: enum http_parser_state_public */
+    int error_status; /* HTTP status to answer with when pstate == HTTP_PARSER_ERROR */
+    char *blk;        /* copy of the header block; NUL-separated after parsing */
     uint32_t blk_len;
     uint32_t line_start;
     struct http_request req;
@@ -86,9 +86,9 @@ bool http_header_has_token(const char *value, const char *token);
 
 struct http_chunked {
     int state;
-    uint64_t remaining;  /* bytes left in the current chunk */
-    uint32_t max_chunk;  /* largest chunk size accepted */
-    uint32_t line_len;   /* bytes seen on the current size/trailer line */
+    uint64_t remaining; /* bytes left in the current chunk */
+    uint32_t max_chunk; /* largest chunk size accepted */
+    uint32_t line_len;  /* bytes seen on the current size/trailer line */
     uint32_t ndigits;
 };
 

@@ -15,7 +15,8 @@
 /* ---- Win32_TSGatewayConnection ---- */
 
 static const struct cim_property conn_props[] = {
-    {"ConnectionKey", CIM_STRING, true, "Connection identifier \"TunnelId:ChannelId\", e.g. \"5:1\"."},
+    {"ConnectionKey", CIM_STRING, true,
+     "Connection identifier \"TunnelId:ChannelId\", e.g. \"5:1\"."},
     {"TunnelId", CIM_UINT64, false, "Tunnel number, counted from 1 since the gateway started."},
     {"ChannelId", CIM_UINT32, false, "Channel number inside the tunnel."},
     {"UserName", CIM_STRING, false, "Authenticated account, DOMAIN\\user as stored."},
@@ -287,8 +288,9 @@ static void mof_doc(struct buf *b, const char *indent, const char *doc)
 
 int cim_write_mof(struct buf *b)
 {
-    buf_printf(b, "// TSGateway.mof as served by tsgw: namespace %s\n"
-                  "#pragma namespace(\"\\\\\\\\.\\\\root\\\\cimv2\\\\TerminalServices\")\n\n",
+    buf_printf(b,
+               "// TSGateway.mof as served by tsgw: namespace %s\n"
+               "#pragma namespace(\"\\\\\\\\.\\\\root\\\\cimv2\\\\TerminalServices\")\n\n",
                CIM_NAMESPACE);
     for (size_t i = 0; i < cim_nclasses; i++) {
         const struct cim_class *c = cim_classes[i];

@@ -64,8 +64,8 @@ int policy_parse_resource(const char *text, struct policy_resource *out)
     return 0;
 }
 
-int policy_parse_resource_list(const char *text, struct policy_resource **out, size_t *n,
-                               char *bad, size_t badsz)
+int policy_parse_resource_list(const char *text, struct policy_resource **out, size_t *n, char *bad,
+                               size_t badsz)
 {
     char *dup = strdup(text);
     if (!dup)

@@ -43,21 +43,21 @@ struct policy_cap {
     int order;
     bool enabled;
     struct policy_list user_groups; /* "*" = everyone */
-    bool password_allowed;      /* password (NTLM) logons may use this policy */
+    bool password_allowed;          /* password (NTLM) logons may use this policy */
     bool cookie_allowed;        /* PAA cookie logons may use this policy (none are accepted yet) */
     uint32_t idle_timeout_s;    /* 0 = none */
     uint32_t session_timeout_s; /* 0 = none */
     int session_timeout_action; /* 0 = disconnect, 1 = reauthorize */
     int redir_type;             /* 0 = all devices, 1 = none, 2 = all except the flags below */
     bool disable_drives, disable_printers, disable_serial_ports, disable_clipboard, disable_pnp;
-    uint32_t redir_flags;       /* HTTP_TUNNEL_REDIR_FLAGS sent in TUNNEL_AUTH_RESPONSE */
+    uint32_t redir_flags; /* HTTP_TUNNEL_REDIR_FLAGS sent in TUNNEL_AUTH_RESPONSE */
 };
 
 struct policy_rap {
     char name[POLICY_NAME_MAX];
     char description[POLICY_NAME_MAX];
     bool enabled;
-    struct policy_list protocols;     /* "RDP" (the only one) when empty */
+    struct policy_list protocols; /* "RDP" (the only one) when empty */
     struct policy_list user_groups;
     char group_name[POLICY_NAME_MAX]; /* resource-group, or "" for inline resources */
     struct policy_resource *res;      /* inline resources */
@@ -90,8 +90,8 @@ int policy_parse_resource(const char *text, struct policy_resource *out);
 
 /* Parses a ';'-separated resource list into a new array. 0 or -EINVAL with the bad entry in
  * bad (if not NULL). */
-int policy_parse_resource_list(const char *text, struct policy_resource **out, size_t *n,
-                               char *bad, size_t badsz);
+int policy_parse_resource_list(const char *text, struct policy_resource **out, size_t *n, char *bad,
+                               size_t badsz);
 
 /* Parses a ';'-separated list into owned trimmed strings (empty entries dropped). */
 int policy_parse_list(const char *text, struct policy_list *out);

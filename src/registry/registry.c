@@ -129,8 +129,7 @@ struct reg_entry *reg_find(const struct registry *r, uint64_t tunnel_id, uint32_
     return NULL;
 }
 
-size_t reg_find_user(const struct registry *r, const char *user, struct reg_entry **out,
-                     size_t max)
+size_t reg_find_user(const struct registry *r, const char *user, struct reg_entry **out, size_t max)
 {
     if (!r->nbuckets)
         return 0;

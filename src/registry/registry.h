@@ -21,16 +21,16 @@ struct reg_entry {
     char user[REG_USER_MAX];      /* DOMAIN\user as stored */
     char full_name[REG_USER_MAX]; /* display name, may be empty */
     char client_addr[64];
-    uint64_t connected_us;        /* wall clock, microseconds since the epoch */
-    uint64_t connected_ms;        /* monotonic */
-    uint64_t last_activity_ms;    /* monotonic; any payload either way */
+    uint64_t connected_us;     /* wall clock, microseconds since the epoch */
+    uint64_t connected_ms;     /* monotonic */
+    uint64_t last_activity_ms; /* monotonic; any payload either way */
     char resource[REG_RESOURCE_MAX];
     uint16_t port;
-    uint64_t bytes_to_client;     /* payload bytes gateway -> client */
-    uint64_t bytes_from_client;   /* payload bytes client -> gateway */
-    uint32_t transport;           /* enum reg_transport */
-    bool websocket;               /* HTTP transport flavour, for tsgwctl */
-    void *owner;                  /* the tunnel */
+    uint64_t bytes_to_client;   /* payload bytes gateway -> client */
+    uint64_t bytes_from_client; /* payload bytes client -> gateway */
+    uint32_t transport;         /* enum reg_transport */
+    bool websocket;             /* HTTP transport flavour, for tsgwctl */
+    void *owner;                /* the tunnel */
     /* index links (registry-owned) */
     bool linked;
     struct reg_entry *next_key, *next_user;

@@ -30,8 +30,8 @@ const char *tls_last_error(char *buf, size_t len)
     return buf;
 }
 
-int tls_ctx_init(struct tls_ctx *t, const char *cert, const char *key, bool isolate_key,
-                 char *err, size_t errsz)
+int tls_ctx_init(struct tls_ctx *t, const char *cert, const char *key, bool isolate_key, char *err,
+                 size_t errsz)
 {
     char e[256];
     memset(t, 0, sizeof *t);

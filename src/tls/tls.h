@@ -15,14 +15,14 @@ struct tls_ctx {
     SSL_CTX *ctx;
     uint8_t cbt[2][16]; /* accepted NTLM channel-binding values for our certificate */
     unsigned ncbt;
-    bool key_isolated;  /* the private key lives in the key process */
+    bool key_isolated; /* the private key lives in the key process */
 };
 
 /* Loads certificate chain and key (PEM), TLS 1.2+, and computes the channel bindings. With
  * isolate_key, an RSA key is handed to a separate key process (tls/keyproc.h) and this process
  * keeps only its public half. 0, or -1 with a message in err. */
-int tls_ctx_init(struct tls_ctx *t, const char *cert, const char *key, bool isolate_key,
-                 char *err, size_t errsz);
+int tls_ctx_init(struct tls_ctx *t, const char *cert, const char *key, bool isolate_key, char *err,
+                 size_t errsz);
 void tls_ctx_free(struct tls_ctx *t);
 
 /* Wraps an accepted, non-blocking socket. NULL on failure. */

@@ -96,7 +96,7 @@ enum tsgu_pkt_type {
 /* Protocol limits */
 #define TSGU_MAX_RESOURCES 50
 #define TSGU_MAX_ALT_RESOURCES 3
-#define TSGU_MAX_NAME_UTF8 256   /* one resource / client name after UTF-8 conversion */
+#define TSGU_MAX_NAME_UTF8 256 /* one resource / client name after UTF-8 conversion */
 #define TSGU_MAX_CLIENT_NAME_BYTES 513
 #define TSGU_MAX_DATA 65535
 
@@ -119,7 +119,7 @@ struct tsgu_tunnel_create {
 struct tsgu_tunnel_auth {
     uint16_t fields;
     char client_name[TSGU_MAX_NAME_UTF8];
-    const uint8_t *soh;       /* statement of health blob, if fields & TSGU_TUNNEL_AUTH_SOH */
+    const uint8_t *soh; /* statement of health blob, if fields & TSGU_TUNNEL_AUTH_SOH */
     uint16_t soh_len;
 };
 
@@ -143,8 +143,8 @@ struct tsgu_packet {
         struct {
             const uint8_t *data;
             uint16_t len;
-        } data;           /* DATA */
-        uint32_t status;  /* CLOSE_CHANNEL, CLOSE_CHANNEL_RESPONSE */
+        } data;          /* DATA */
+        uint32_t status; /* CLOSE_CHANNEL, CLOSE_CHANNEL_RESPONSE */
     } u;
 };
 

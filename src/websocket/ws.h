@@ -37,22 +37,22 @@ struct ws_event {
     int type;             /* enum ws_event_type */
     uint8_t payload[125]; /* control frame payload (unmasked) */
     size_t len;
-    uint16_t close_code;  /* WS_EV_CLOSE: status code, 1005 when none was given */
+    uint16_t close_code; /* WS_EV_CLOSE: status code, 1005 when none was given */
 };
 
 struct ws_decoder {
     int state;
     uint8_t hdr[14];
     unsigned hdr_len, hdr_need;
-    uint8_t opcode;        /* opcode of the frame being read */
+    uint8_t opcode; /* opcode of the frame being read */
     bool fin;
-    bool in_message;       /* a fragmented data message is open (continuations expected) */
-    uint64_t remaining;    /* payload bytes left in the current frame */
-    uint64_t msg_bytes;    /* bytes of the current data message so far */
+    bool in_message;    /* a fragmented data message is open (continuations expected) */
+    uint64_t remaining; /* payload bytes left in the current frame */
+    uint64_t msg_bytes; /* bytes of the current data message so far */
     uint8_t mask[4];
     unsigned mask_pos;
-    uint64_t max_message;  /* cap on one data message (sum of its frames); over -> 1009 */
-    struct ws_event ctrl;  /* control frame being collected */
+    uint64_t max_message; /* cap on one data message (sum of its frames); over -> 1009 */
+    struct ws_event ctrl; /* control frame being collected */
 };
 
 void ws_decoder_init(struct ws_decoder *d, uint64_t max_message);
