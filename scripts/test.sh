@@ -61,6 +61,17 @@ run_suite() { # run_suite BUILD_DIR SETUP-ARGS...
     count_log "$dir"
 }
 
+echo "=== style (clang-format, .clang-format)"
+bad=$(git ls-files '*.c' '*.h' 2>/dev/null | while read -r f; do
+    clang-format --dry-run --Werror "$f" >/dev/null 2>&1 || echo "$f"; done)
+if [ -z "$bad" ]; then
+    echo "style: ok"
+    pass=$((pass + 1))
+else
+    echo "style: clang-format disagrees with: $bad"
+    fail=$((fail + 1))
+fi
+
 CC=${CC:-gcc} run_suite build -Dwerror=true
 if [ -z "${SKIP_ASAN:-}" ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
