@@ -1,0 +1,612 @@
+#!/usr/bin/env bash
+# Issue 7 benchmark: tsgwd against HAProxy 2.6 (Debian `haproxy`, mode tcp, TLS termination, the
+# same certificate and the same target), side by side in one run on this machine. See docs/bench.md.
+#
+#   scripts/bench.sh [--quick] [--out FILE]
+#
+# B1 bulk throughput, 1 and 16 tunnels, up and down (plus `openssl speed -evp aes-128-gcm`);
+# B2 RSS per idle tunnel at 1,000 and 10,000 tunnels (fewer if RLIMIT_NOFILE does not allow it;
+#    5,000 with --quick);
+# B3 complete tunnel setups per second against bare TLS handshakes per second;
+# B4 DisconnectUser: server time, and time until all the user's sockets are closed, with
+#    10,000 tunnels over 1,000 users (--quick: 5,000 over 500).
+# Prints a table, writes bench-results.json (or --out), and ends with one JSON line.
+# Environment: BUILD (build dir, default build-bench), TSGWD (daemon binary to measure),
+# KEEP_WORK=1 (keep the scratch directory), BENCH_REPS (repetitions of B1/B3).
+# Only loopback addresses are used; every process started here is stopped by its PID.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+QUICK=0
+OUT=bench-results.json
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) QUICK=1 ;;
+    --out) OUT=$2; shift ;;
+    -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+unset https_proxy http_proxy HTTPS_PROXY HTTP_PROXY
+BUILD=${BUILD:-$ROOT/build-bench}
+T_START=$(date +%s)
+
+say() { echo "bench [$(( $(date +%s) - T_START ))s]: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+# ---------------------------------------------------------------- dependencies and build
+"$ROOT/scripts/install-deps.sh" || die "missing packages (scripts/install-deps.sh)"
+command -v haproxy >/dev/null || die "haproxy not installed"
+if [ ! -f "$BUILD/build.ninja" ]; then
+    meson setup "$BUILD" "$ROOT" -Dtests=false >/dev/null || die "meson setup failed"
+fi
+ninja -C "$BUILD" tsgwd tsgwctl tools/tsgw-load tools/tsgw-sink >/dev/null || die "build failed"
+TSGWD=${TSGWD:-$BUILD/tsgwd}
+TSGWCTL=$BUILD/tsgwctl
+LOAD=$BUILD/tools/tsgw-load
+SINK=$BUILD/tools/tsgw-sink
+
+# ---------------------------------------------------------------- sizes
+NOFILE=$(ulimit -Hn)
+[ "$NOFILE" = unlimited ] && NOFILE=1048576
+ulimit -n "$NOFILE" 2>/dev/null || die "cannot raise ulimit -n to $NOFILE"
+# a WebSocket tunnel costs tsgwd two descriptors (client + target); keep 100 spare
+N_BIG=$(( (NOFILE - 100) / 2 ))
+[ "$N_BIG" -gt 10000 ] && N_BIG=10000
+N_SMALL=1000
+if [ "$QUICK" = 1 ]; then
+    # quick: the large idle set is halved (B2 and B4 run on it); 10 tunnels per user as in full
+    [ "$N_BIG" -gt 5000 ] && N_BIG=5000
+    REPS=${BENCH_REPS:-1}
+    B1_BYTES_1=192M; B1_BYTES_16=16M
+    B3_SETUPS=600
+    B4_RUNS=3
+    SPEED_S=1
+else
+    REPS=${BENCH_REPS:-3}
+    B1_BYTES_1=1G; B1_BYTES_16=128M
+    B3_SETUPS=3000
+    B4_RUNS=5
+    SPEED_S=3
+fi
+[ "$N_BIG" -le "$N_SMALL" ] && N_SMALL=$(( N_BIG / 2 )) # a low descriptor limit
+[ "$N_SMALL" -ge 10 ] || die "ulimit -Hn $NOFILE is too low for this benchmark"
+N_USERS=1000
+[ "$QUICK" = 1 ] && N_USERS=$(( N_BIG / 10 ))
+B3_CONC=16
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------- processes
+WORK=$(mktemp -d /tmp/tsgw-bench.XXXXXX)
+PIDS=()
+stop_pid() { # TERM, then KILL after 5 s
+    local p=$1 i
+    kill -TERM "$p" 2>/dev/null || return 0
+    for i in $(seq 1 50); do
+        kill -0 "$p" 2>/dev/null || { wait "$p" 2>/dev/null; return 0; }
+        sleep 0.1
+    done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+}
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do stop_pid "$p"; done
+    if [ -n "${KEEP_WORK:-}" ]; then say "scratch directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_for() { # wait_for SECONDS FILE PATTERN
+    local i
+    for i in $(seq 1 $(( $1 * 10 ))); do
+        grep -q -- "$3" "$2" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+cpu_ticks() { # sum of utime+stime of the given PIDs
+    local p s=0 v
+    for p in "$@"; do
+        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) && s=$((s + v))
+    done
+    echo "$s"
+}
+rss_kib() { # sum of VmRSS of the given PIDs
+    local p s=0 v
+    for p in "$@"; do
+        v=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null) && s=$((s + v))
+    done
+    echo "$s"
+}
+jget() { # jget 'JSON' KEY
+    python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2" 2>/dev/null
+}
+RUNS=$WORK/runs.jsonl
+: >"$RUNS"
+record() { echo "$1" >>"$RUNS"; }
+
+# ---------------------------------------------------------------- fixtures
+openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1 || die "openssl req failed"
+cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/combined.pem"
+PASSWORD=Bench-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+printf '%s\n' "$PASSWORD" | "$TSGWCTL" user add --users-file "$WORK/users" --groups 'RDG Users' \
+    'CONTOSO\alice' >/dev/null || die "tsgwctl user add failed"
+NTHASH=$(awk -F: '/^CONTOSO\\alice:/{print $2}' "$WORK/users")
+[ ${#NTHASH} = 32 ] || die "no NT hash in the users file"
+# B4's 1,000 users, written directly in the users-file format (same password)
+for i in $(seq 0 $((N_USERS - 1))); do
+    printf 'CONTOSO\\u%d:%s:RDG Users:\n' "$i" "$NTHASH"
+done >>"$WORK/users"
+
+"$SINK" --listen 127.0.0.1:0 >"$WORK/sink.log" 2>&1 &
+SINK_PID=$!
+PIDS+=("$SINK_PID")
+wait_for 5 "$WORK/sink.log" LISTENING || die "tsgw-sink did not start"
+SPORT=$(awk '/^LISTENING/{print $2}' "$WORK/sink.log")
+
+GPORT=$(free_port)
+HPORT=$(free_port)
+cat >"$WORK/tsgw.conf" <<CONF
+[gateway]
+listen = 127.0.0.1:$GPORT
+certificate = cert.pem
+private-key = key.pem
+admin-socket = admin.sock
+[auth]
+users-file = users
+netbios-domain = CONTOSO
+gateway-names = 127.0.0.1
+[limits]
+max-unauthenticated = 100000
+max-unauthenticated-per-address = 100000
+[resource-group:Sink]
+resources = 127.0.0.1
+[cap:Bench]
+user-groups = RDG Users
+[rap:Sink]
+user-groups = RDG Users
+resource-group = Sink
+ports = $SPORT
+CONF
+
+HAP_MAXCONN=$(( N_BIG + 10 )) # HAProxy needs about 2 descriptors per connection too
+cat >"$WORK/haproxy.cfg" <<CONF
+global
+    maxconn $HAP_MAXCONN
+    nbthread 1
+    log stderr format short local0 warning
+defaults
+    mode tcp
+    log global
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend tls_in
+    bind 127.0.0.1:$HPORT ssl crt $WORK/combined.pem
+    default_backend sink
+backend sink
+    server t 127.0.0.1:$SPORT
+CONF
+
+GW_PID=
+GW_N=0
+start_tsgwd() {
+    GW_N=$((GW_N + 1))
+    "$TSGWD" -c "$WORK/tsgw.conf" >"$WORK/tsgwd.$GW_N.log" 2>&1 &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    wait_for 10 "$WORK/tsgwd.$GW_N.log" "tsgwd ready" || die "tsgwd did not start ($WORK/tsgwd.$GW_N.log)"
+}
+gw_pids() { echo "$GW_PID" $(pgrep -P "$GW_PID" 2>/dev/null); }
+gw_alive() { kill -0 "$GW_PID" 2>/dev/null; }
+gw_check() { # records a crash and restarts the daemon; returns 1 if it had died
+    gw_alive && return 0
+    wait "$GW_PID" 2>/dev/null
+    local rc=$?
+    say "tsgwd died (exit status $rc) during $1; restarting it"
+    record "{\"b\":\"crash\",\"impl\":\"tsgw\",\"during\":\"$1\",\"status\":$rc}"
+    start_tsgwd
+    return 1
+}
+HAP_PID=
+HAP_N=0
+start_haproxy() {
+    HAP_N=$((HAP_N + 1))
+    haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.$HAP_N.log" 2>&1 &
+    HAP_PID=$!
+    PIDS+=("$HAP_PID")
+    local i
+    for i in $(seq 1 50); do
+        ss -ltnH "( sport = :$HPORT )" 2>/dev/null | grep -q LISTEN && return 0
+        sleep 0.1
+    done
+    die "haproxy did not start ($WORK/haproxy.$HAP_N.log)"
+}
+
+start_tsgwd
+start_haproxy
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+say "work dir $WORK; sink :$SPORT, tsgwd :$GPORT, haproxy :$HPORT; fd limit $NOFILE; load $LOADAVG"
+
+TSGW_ARGS=(--gateway "127.0.0.1:$GPORT" --target "127.0.0.1:$SPORT" --domain CONTOSO --nthash "$NTHASH")
+HAP_ARGS=(--mode tls-only --gateway "127.0.0.1:$HPORT")
+
+# ---------------------------------------------------------------- smoke + data check
+# One tunnel each way, 8 MiB in both directions, every byte checked at both ends (--verify).
+# A tunnel that cannot be opened stops the run; corrupted data is reported and the run goes on.
+check() { # check IMPL MODE ARGS...
+    local impl=$1 mode=$2 r
+    shift 2
+    r=$("$LOAD" "$@" --bytes 8M --direction both --verify --timeout 60 | tail -n1)
+    [ "$impl" = tsgw ] && gw_check "data check ($mode)"
+    [ "$(jget "$r" established)" = 1 ] || die "no $mode tunnel through $impl: $(jget "$r" error)"
+    record "{\"b\":\"check\",\"impl\":\"$impl\",\"mode\":\"$mode\",\"load\":${r:-null}}"
+    if [ "$(jget "$r" completed)" = 1 ]; then
+        say "data check $impl $mode: ok"
+    else
+        say "data check $impl $mode: FAILED: $(jget "$r" error)"
+    fi
+}
+check tsgw ws "${TSGW_ARGS[@]}" --user alice --mode ws
+check tsgw legacy "${TSGW_ARGS[@]}" --user alice --mode legacy
+check haproxy tls-only "${HAP_ARGS[@]}"
+
+# ---------------------------------------------------------------- cipher ceiling
+SPEED=$(openssl speed -seconds "$SPEED_S" -evp aes-128-gcm 2>/dev/null | awk '/^AES-128-GCM/{v=$NF; sub(/k$/,"",v); print v/1000}')
+record "{\"b\":\"speed\",\"aes128gcm_16k_mbps\":${SPEED:-null}}"
+
+# ---------------------------------------------------------------- B1 bulk throughput
+b1_run() { # b1_run IMPL MODE N DIR BYTES REP
+    local impl=$1 mode=$2 n=$3 dir=$4 bytes=$5 rep=$6 pids c0 c1 r
+    if [ "$impl" = tsgw ]; then
+        pids=$(gw_pids)
+        c0=$(cpu_ticks $pids)
+        r=$("$LOAD" "${TSGW_ARGS[@]}" --user alice --mode "$mode" --tunnels "$n" --bytes "$bytes" \
+            --direction "$dir" --timeout 300 | tail -n1)
+        c1=$(cpu_ticks $pids)
+        gw_check "B1 $mode $n tunnel(s) $dir" || r=""
+    else
+        c0=$(cpu_ticks "$HAP_PID")
+        r=$("$LOAD" "${HAP_ARGS[@]}" --tunnels "$n" --bytes "$bytes" --direction "$dir" --timeout 300 | tail -n1)
+        c1=$(cpu_ticks "$HAP_PID")
+    fi
+    [ -n "$r" ] || r=null
+    record "{\"b\":\"b1\",\"impl\":\"$impl\",\"mode\":\"$mode\",\"n\":$n,\"dir\":\"$dir\",\"rep\":$rep,\"cpu_s\":$(echo "$c0 $c1 $CLK_TCK" | awk '{print ($2-$1)/$3}'),\"load\":$r}"
+    say "B1 $impl $mode n=$n $dir: $(jget "$r" mbps) MB/s $( [ -n "$(jget "$r" error)" ] && echo "error: $(jget "$r" error)")"
+}
+for rep in $(seq 1 "$REPS"); do
+    for n in 1 16; do
+        bytes=$B1_BYTES_1
+        [ "$n" = 16 ] && bytes=$B1_BYTES_16
+        for dir in up down; do
+            # alternate the order so that neither side always runs first
+            if [ $(( rep % 2 )) = 1 ]; then
+                b1_run tsgw ws "$n" "$dir" "$bytes" "$rep"
+                b1_run haproxy tls-only "$n" "$dir" "$bytes" "$rep"
+            else
+                b1_run haproxy tls-only "$n" "$dir" "$bytes" "$rep"
+                b1_run tsgw ws "$n" "$dir" "$bytes" "$rep"
+            fi
+            [ "$QUICK" = 1 ] || b1_run tsgw legacy "$n" "$dir" "$bytes" "$rep"
+        done
+    done
+done
+
+# ---------------------------------------------------------------- B3 setup rate
+b3_run() { # b3_run WHAT REP
+    local what=$1 rep=$2 pids c0 c1 r
+    case $what in
+    tsgw_ws)
+        pids=$(gw_pids)
+        c0=$(cpu_ticks $pids)
+        r=$("$LOAD" "${TSGW_ARGS[@]}" --user alice --mode ws --setups "$B3_SETUPS" --concurrency "$B3_CONC" --timeout 300 | tail -n1)
+        c1=$(cpu_ticks $pids)
+        gw_check "B3 setups" || r="" ;;
+    tsgw_tls)
+        pids=$(gw_pids)
+        c0=$(cpu_ticks $pids)
+        r=$("$LOAD" --mode tls-only --gateway "127.0.0.1:$GPORT" --setups "$B3_SETUPS" --concurrency "$B3_CONC" --timeout 300 | tail -n1)
+        c1=$(cpu_ticks $pids)
+        gw_check "B3 bare TLS" || r="" ;;
+    haproxy_tls)
+        c0=$(cpu_ticks "$HAP_PID")
+        r=$("$LOAD" "${HAP_ARGS[@]}" --setups "$B3_SETUPS" --concurrency "$B3_CONC" --timeout 300 | tail -n1)
+        c1=$(cpu_ticks "$HAP_PID") ;;
+    esac
+    [ -n "$r" ] || r=null
+    record "{\"b\":\"b3\",\"what\":\"$what\",\"rep\":$rep,\"cpu_s\":$(echo "$c0 $c1 $CLK_TCK" | awk '{print ($2-$1)/$3}'),\"load\":$r}"
+    say "B3 $what: $(jget "$r" per_s)/s"
+}
+for rep in $(seq 1 "$REPS"); do
+    b3_run tsgw_ws "$rep"
+    b3_run haproxy_tls "$rep"
+    b3_run tsgw_tls "$rep"
+done
+
+# ---------------------------------------------------------------- B2 memory (+ B4 on the big set)
+IDLE_PID=
+start_idle() { # start_idle NAME N ARGS... : an idle generator; waits for READY
+    local name=$1 n=$2
+    shift 2
+    "$LOAD" "$@" --idle --tunnels "$n" --concurrency 64 >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    IDLE_PID=$!
+    PIDS+=("$IDLE_PID")
+    if ! wait_for 600 "$WORK/$name.out" "^READY"; then
+        say "$name: no READY within 600 s"
+        return 1
+    fi
+    sleep 1 # let the daemon settle before reading its RSS
+    return 0
+}
+b2_measure() { # b2_measure IMPL NAME N RSS0 PIDS-FUNCTION ARGS...: RSS0 = the fresh process
+    local impl=$1 name=$2 n=$3 rss0=$4 pidsf=$5 rss1 ready
+    shift 5
+    if start_idle "$name" "$n" "$@"; then
+        rss1=$(rss_kib $($pidsf))
+        ready=$(awk '/^READY/{print $2; exit}' "$WORK/$name.out")
+        record "{\"b\":\"b2\",\"impl\":\"$impl\",\"n\":$n,\"open\":${ready:-0},\"rss0_kib\":$rss0,\"rss_kib\":$rss1}"
+        say "B2 $impl: $ready idle tunnels, RSS $rss0 -> $rss1 KiB"
+    else
+        record "{\"b\":\"b2\",\"impl\":\"$impl\",\"n\":$n,\"open\":0,\"rss0_kib\":$rss0,\"rss_kib\":null}"
+    fi
+}
+hap_pids() { echo "$HAP_PID"; }
+
+# fresh daemons: the baseline is an idle process that has served nothing
+stop_pid "$GW_PID"
+start_tsgwd
+sleep 1
+RSS0_TSGW=$(rss_kib $(gw_pids))
+b2_measure tsgw b2_small "$N_SMALL" "$RSS0_TSGW" gw_pids "${TSGW_ARGS[@]}" --users-prefix u --users "$N_USERS"
+stop_pid "$IDLE_PID"
+for i in $(seq 1 100); do # the daemon notices the closed tunnels
+    [ "$("$TSGWCTL" -s "$WORK/admin.sock" connections 2>/dev/null | wc -l)" -le 2 ] && break
+    sleep 0.1
+done
+gw_check "B2 $N_SMALL idle tunnels"
+RSS1_TSGW_AFTER=$(rss_kib $(gw_pids))
+b2_measure tsgw b2_big "$N_BIG" "$RSS0_TSGW" gw_pids "${TSGW_ARGS[@]}" --users-prefix u --users "$N_USERS" \
+    --admin-socket "$WORK/admin.sock"
+record "{\"b\":\"b2_base\",\"impl\":\"tsgw\",\"rss_fresh_kib\":$RSS0_TSGW,\"rss_after_small_kib\":$RSS1_TSGW_AFTER}"
+
+# B4 on the big set: the generator calls DisconnectUser itself on SIGUSR1 (admin socket)
+B4_OUT=$WORK/b2_big.out
+b4_wait_line() { # b4_wait_line COUNT: waits until the output holds COUNT "B4 " lines
+    local i
+    for i in $(seq 1 200); do
+        [ "$(grep -c '^B4 ' "$B4_OUT")" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+if gw_alive && kill -0 "$IDLE_PID" 2>/dev/null; then
+    for k in $(seq 1 "$B4_RUNS"); do
+        kill -USR1 "$IDLE_PID"
+        b4_wait_line "$k" || say "B4 run $k: no result"
+        sleep 0.3
+    done
+    # and once through tsgwctl, timed from here (an upper bound: includes starting tsgwctl)
+    n_armed=$(grep -c '^ARMED' "$B4_OUT")
+    kill -USR2 "$IDLE_PID"
+    for i in $(seq 1 50); do [ "$(grep -c '^ARMED' "$B4_OUT")" -gt "$n_armed" ] && break; sleep 0.1; done
+    B4_USER=$(grep '^ARMED' "$B4_OUT" | tail -n1 | sed 's/^ARMED user=\([^ ]*\) .*/\1/')
+    t0=$EPOCHREALTIME
+    ctl=$("$TSGWCTL" -s "$WORK/admin.sock" --json disconnect-user "$B4_USER")
+    t1=$EPOCHREALTIME
+    b4_wait_line $((B4_RUNS + 1)) || say "B4 tsgwctl run: no result"
+    last=$(grep '^B4 ' "$B4_OUT" | tail -n1 | sed 's/.*last_close_us=\([0-9]*\).*/\1/')
+    record "$(python3 - "$t0" "$t1" "$last" "$ctl" <<'PY'
+import json, sys
+t0, t1, last = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3] or 0)
+try:
+    ctl = json.loads(sys.argv[4])
+except Exception:
+    ctl = {}
+print(json.dumps({"b": "b4_tsgwctl", "tsgwctl_ms": (t1 - t0) * 1000,
+                  "server_ms": ctl.get("ServerTimeMs"), "return": ctl.get("ReturnValue"),
+                  "closed_ms": (last / 1e6 - t0) * 1000 if last else None}))
+PY
+)"
+    grep '^B4 ' "$B4_OUT" >"$WORK/b4.lines"
+fi
+stop_pid "$IDLE_PID"
+gw_check "B4"
+
+# HAProxy: the same two sizes, on a fresh process
+stop_pid "$HAP_PID"
+start_haproxy
+sleep 1
+RSS0_HAP=$(rss_kib "$HAP_PID")
+b2_measure haproxy h2_small "$N_SMALL" "$RSS0_HAP" hap_pids "${HAP_ARGS[@]}"
+stop_pid "$IDLE_PID"
+sleep 2
+b2_measure haproxy h2_big "$N_BIG" "$RSS0_HAP" hap_pids "${HAP_ARGS[@]}"
+stop_pid "$IDLE_PID"
+
+# ---------------------------------------------------------------- report
+T_END=$(date +%s)
+python3 - "$RUNS" "$WORK/b4.lines" "$OUT" <<PY
+import json, statistics, sys, os, platform
+
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+b4lines = open(sys.argv[2]).read().split("\n") if os.path.exists(sys.argv[2]) else []
+out_path = sys.argv[3]
+quick = $QUICK == 1
+meta = {"quick": quick, "reps": $REPS, "seconds": $T_END - $T_START, "n_small": $N_SMALL,
+        "n_big": $N_BIG, "n_users": $N_USERS, "fd_limit": $NOFILE, "cpus": os.cpu_count(),
+        "loadavg_at_start": "$LOADAVG", "kernel": platform.release(),
+        "b1_bytes": {"1": "$B1_BYTES_1", "16": "$B1_BYTES_16"}, "b3_setups": $B3_SETUPS,
+        "b3_concurrency": $B3_CONC, "tsgwd": "$TSGWD"}
+
+def med(v):
+    v = [x for x in v if x is not None]
+    return statistics.median(v) if v else None
+
+def rnd(x, n=1):
+    return None if x is None else round(x, n)
+
+def ratio(a, b):
+    return None if a is None or not b else a / b
+
+speed = next((r["aes128gcm_16k_mbps"] for r in runs if r["b"] == "speed"), None)
+cipher = next((r["load"]["cipher"] for r in runs if r.get("load") and r["load"].get("cipher")), "")
+crashes = [r for r in runs if r["b"] == "crash"]
+checks = [r for r in runs if r["b"] == "check"]
+bad = ["%s %s: %s" % (r["impl"], r["mode"], (r["load"] or {}).get("error") or "failed")
+       for r in checks if not (r["load"] and r["load"].get("completed") == 1)]
+
+def b1(impl, mode, n, d, key="mbps"):
+    vals, cpu = [], []
+    for r in runs:
+        if r["b"] == "b1" and r["impl"] == impl and r["mode"] == mode and r["n"] == n and r["dir"] == d:
+            L = r["load"]
+            if L and not L.get("failed") and L.get("mbps"):
+                vals.append(L["mbps"])
+                if r["cpu_s"] > 0:
+                    cpu.append(L["payload_bytes"] / 1e6 / r["cpu_s"])
+    return med(vals), med(cpu), len(vals)
+
+res = {}
+rows = []
+for n in (1, 16):
+    for d in ("up", "down"):
+        t, tc, tn = b1("tsgw", "ws", n, d)
+        h, hc, hn = b1("haproxy", "tls-only", n, d)
+        lg, lgc, _ = b1("tsgw", "legacy", n, d)
+        res[f"b1_tsgw_mbps_{n}_{d}"] = rnd(t)
+        res[f"b1_haproxy_mbps_{n}_{d}"] = rnd(h)
+        res[f"b1_ratio_{n}_{d}"] = rnd(ratio(t, h), 3)
+        res[f"b1_tsgw_mb_per_cpu_s_{n}_{d}"] = rnd(tc)
+        res[f"b1_haproxy_mb_per_cpu_s_{n}_{d}"] = rnd(hc)
+        if not quick:
+            res[f"b1_tsgw_legacy_mbps_{n}_{d}"] = rnd(lg)
+        res[f"b1_runs_ok_{n}_{d}"] = "%d/%d" % (tn, meta["reps"])
+        rows.append((n, d, t, h, ratio(t, h), tc, hc, lg, tn))
+for n in (1, 16):
+    t = [res[f"b1_tsgw_mbps_{n}_{d}"] for d in ("up", "down")]
+    h = [res[f"b1_haproxy_mbps_{n}_{d}"] for d in ("up", "down")]
+    tm = statistics.mean(t) if None not in t else None
+    hm = statistics.mean(h) if None not in h else None
+    res[f"b1_tsgw_mbps_{n}"] = rnd(tm)
+    res[f"b1_haproxy_mbps_{n}"] = rnd(hm)
+    res[f"b1_ratio_{n}"] = rnd(ratio(tm, hm), 3)
+    # the same comparison in server CPU per byte (steadier on a shared machine)
+    tc = [res[f"b1_tsgw_mb_per_cpu_s_{n}_{d}"] for d in ("up", "down")]
+    hc = [res[f"b1_haproxy_mb_per_cpu_s_{n}_{d}"] for d in ("up", "down")]
+    if None not in tc and None not in hc:
+        res[f"b1_cpu_ratio_{n}"] = rnd(statistics.mean(tc) / statistics.mean(hc), 3)
+    else:
+        res[f"b1_cpu_ratio_{n}"] = None
+
+def b2(impl, n):
+    for r in runs:
+        if r["b"] == "b2" and r["impl"] == impl and r["n"] == n and r["rss_kib"] is not None and r["open"]:
+            return (r["rss_kib"] - r["rss0_kib"]) / r["open"], r
+    return None, None
+b2t_s, b2t_sr = b2("tsgw", $N_SMALL)
+b2t_b, b2t_br = b2("tsgw", $N_BIG)
+b2h_s, _ = b2("haproxy", $N_SMALL)
+b2h_b, b2h_br = b2("haproxy", $N_BIG)
+res["b2_kib_per_tunnel_1000"] = rnd(b2t_s, 2)
+res["b2_kib_per_tunnel_10000"] = rnd(b2t_b, 2)
+res["b2_haproxy_kib_per_conn_1000"] = rnd(b2h_s, 2)
+res["b2_haproxy_kib_per_conn_10000"] = rnd(b2h_b, 2)
+res["b2_tunnels_large"] = b2t_br["open"] if b2t_br else None
+
+def b3(what):
+    ps, cpu = [], []
+    for r in runs:
+        if r["b"] == "b3" and r["what"] == what and r["load"] and r["load"].get("ok"):
+            ps.append(r["load"]["per_s"])
+            cpu.append(r["cpu_s"] * 1000 / r["load"]["ok"])
+    return med(ps), med(cpu)
+s_ws, c_ws = b3("tsgw_ws")
+s_hap, c_hap = b3("haproxy_tls")
+s_gtls, c_gtls = b3("tsgw_tls")
+res["b3_tsgw_setups_per_s"] = rnd(s_ws)
+res["b3_haproxy_tls_per_s"] = rnd(s_hap)
+res["b3_tsgwd_tls_per_s"] = rnd(s_gtls)
+res["b3_ratio"] = rnd(ratio(s_ws, s_hap), 3)
+res["b3_ratio_vs_tsgwd_tls"] = rnd(ratio(s_ws, s_gtls), 3)
+res["b3_tsgw_cpu_ms_per_setup"] = rnd(c_ws, 3)
+res["b3_haproxy_cpu_ms_per_handshake"] = rnd(c_hap, 3)
+res["b3_tsgwd_cpu_ms_per_handshake"] = rnd(c_gtls, 3)
+# server CPU per HAProxy bare handshake / per tsgwd tunnel setup: the rate ratio a dedicated
+# server core would give (steadier than the measured rates on a shared machine)
+res["b3_cpu_ratio"] = rnd(ratio(c_hap, c_ws), 3)
+
+b4 = []
+for l in b4lines:
+    if l.startswith("B4 ") and "rpc_ms=" in l:
+        kv = dict(p.split("=", 1) for p in l.split()[1:] if "=" in p)
+        b4.append(kv)
+def fl(k):
+    return [float(x[k]) for x in b4 if k in x and float(x[k]) >= 0]
+res["b4_server_ms"] = rnd(med(fl("server_ms")), 3)
+res["b4_rpc_ms"] = rnd(med(fl("rpc_ms")), 3)
+res["b4_closed_ms"] = rnd(med(fl("closed_ms")), 3)
+res["b4_tunnels_per_user"] = int(med([int(x["tunnels"]) for x in b4])) if b4 else None
+ctl = next((r for r in runs if r["b"] == "b4_tsgwctl"), None)
+res["b4_tsgwctl_ms"] = rnd(ctl["tsgwctl_ms"], 3) if ctl else None
+res["b4_tsgwctl_closed_ms"] = rnd(ctl["closed_ms"], 3) if ctl and ctl["closed_ms"] else None
+res["openssl_aes128gcm_mbps"] = rnd(speed)
+res["cipher"] = cipher
+res["tsgwd_crashes"] = len(crashes)
+res["data_check"] = "ok" if checks and not bad else "; ".join(bad) or "not run"
+
+def f(x, n=1, w=9):
+    return ("%*.*f" % (w, n, x)) if x is not None else "%*s" % (w, "n/a")
+
+p = print
+p("")
+p("tsgw benchmark (%s) on %d CPUs, load average at start %s, %s" % (
+    "quick" if quick else "full", meta["cpus"], meta["loadavg_at_start"], cipher))
+p("openssl speed -evp aes-128-gcm, 16 KiB blocks: %s MB/s (the cipher's ceiling, one core)" % f(speed, 1, 0))
+p("")
+p("B1 bulk throughput, MB/s (median of %d)     tsgwd  HAProxy  tsgwd/HAProxy  MB per server CPU-s: tsgwd  HAProxy%s" % (
+    meta["reps"], "" if quick else "   legacy"))
+for n, d, t, h, rt, tc, hc, lg, tn in rows:
+    p("  %2d tunnel%s %-4s                      %s %s      %s                    %s %s%s%s" % (
+        n, "s" if n > 1 else " ", d, f(t), f(h, 1, 8), f(rt, 3, 9), f(tc, 0, 6), f(hc, 0, 8),
+        "" if quick else f(lg), "" if tn == meta["reps"] else "   (tsgwd: %d of %d runs ok)" % (tn, meta["reps"])))
+p("  B1 summary (mean of up and down): ratio 1 tunnel %s, 16 tunnels %s; in MB per server CPU-s: %s, %s" % (
+    f(res["b1_ratio_1"], 3, 0), f(res["b1_ratio_16"], 3, 0), f(res["b1_cpu_ratio_1"], 3, 0),
+    f(res["b1_cpu_ratio_16"], 3, 0)))
+p("")
+p("B2 RSS per idle tunnel, KiB                 tsgwd  HAProxy (per TLS connection)")
+p("  %5d                                   %s %s" % ($N_SMALL, f(b2t_s, 2), f(b2h_s, 2, 8)))
+p("  %5s                                   %s %s" % (res["b2_tunnels_large"] or $N_BIG, f(b2t_b, 2), f(b2h_b, 2, 8)))
+p("")
+p("B3 setups per second (concurrency %d)        tsgwd tunnel  HAProxy bare TLS  tsgwd bare TLS" % meta["b3_concurrency"])
+p("                                            %s %s %s" % (f(s_ws, 1, 12), f(s_hap, 1, 17), f(s_gtls, 1, 15)))
+p("  ratio tunnel setups / HAProxy bare TLS: %s   (/ tsgwd bare TLS: %s; in server CPU: %s)" % (
+    f(res["b3_ratio"], 3, 0), f(res["b3_ratio_vs_tsgwd_tls"], 3, 0), f(res["b3_cpu_ratio"], 3, 0)))
+p("  server CPU: tsgwd %s ms per tunnel setup; per bare handshake HAProxy %s ms, tsgwd %s ms" % (
+    f(c_ws, 3, 0), f(c_hap, 3, 0), f(c_gtls, 3, 0)))
+p("")
+p("B4 DisconnectUser, %s tunnels of one user among %s over %d users (median of %d)" % (
+    res["b4_tunnels_per_user"], res["b2_tunnels_large"], $N_USERS, len(b4)))
+p("  server time (daemon's ServerTimeUs)      %s ms" % f(res["b4_server_ms"], 3))
+p("  admin socket round trip                  %s ms" % f(res["b4_rpc_ms"], 3))
+p("  until all the user's sockets closed      %s ms" % f(res["b4_closed_ms"], 3))
+p("  tsgwctl round trip (exec included)       %s ms; sockets closed %s ms after tsgwctl started" % (
+    f(res["b4_tsgwctl_ms"], 3), f(res["b4_tsgwctl_closed_ms"], 3, 0)))
+p("")
+p("data check (8 MiB both ways, every byte compared): %s" % res["data_check"])
+if crashes:
+    p("")
+    for c in crashes:
+        p("  tsgwd CRASHED (exit status %s) during %s; it was restarted" % (c["status"], c["during"]))
+p("")
+p("targets: B1 ratio >= 1.0 at 16 tunnels; B2 <= 40 KiB at 10,000; B3 >= 0.7; B4 < 1 ms server, < 10 ms closed")
+doc = {"summary": res, "meta": meta, "runs": runs, "b4_lines": [l for l in b4lines if l]}
+with open(out_path, "w") as fo:
+    json.dump(doc, fo, indent=1)
+p("results written to %s" % out_path)
+print(json.dumps(res, separators=(",", ":")))
+PY
