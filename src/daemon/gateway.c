@@ -477,7 +477,7 @@ static void log_auth_failure(struct conn *c, const char *user, int code, const c
 /* Adds the groups the system knows for this account (NSS: winbind spells domain accounts
  * "DOMAIN\user", sssd "user@domain"), so policies can name directory groups. Local files only
  * answer for accounts that exist there. */
-static void add_system_groups(struct conn *c)
+static void lookup_system_groups(struct conn *c)
 {
     char dom[USERS_DOMAIN_MAX], user[USERS_NAME_MAX], alt[USERS_DOMAIN_MAX + USERS_NAME_MAX + 2];
     if (user_split_account(c->identity, dom, sizeof dom, user, sizeof user) < 0)
@@ -503,6 +503,36 @@ static void add_system_groups(struct conn *c)
         }
         return;
     }
+}
+
+/* NSS answers are cached for a minute per account: a failing lookup walks every NSS module
+ * (files, systemd, winbind...) and costs dozens of system calls per logon. */
+#define NSS_CACHE 64
+#define NSS_TTL_MS 60000
+static struct {
+    char identity[NTLM_NAME_MAX];
+    char groups[USERS_GROUPS_MAX];
+    uint64_t until_ms;
+} nss_cache[NSS_CACHE];
+static unsigned nss_next;
+
+static void add_system_groups(struct conn *c)
+{
+    uint64_t now = now_ms();
+    size_t base = strlen(c->groups);
+    for (unsigned i = 0; i < NSS_CACHE; i++)
+        if (nss_cache[i].until_ms > now && !strcasecmp(nss_cache[i].identity, c->identity)) {
+            if (nss_cache[i].groups[0])
+                snprintf(c->groups + base, sizeof c->groups - base, "%s%s", base ? ";" : "",
+                         nss_cache[i].groups);
+            return;
+        }
+    lookup_system_groups(c);
+    unsigned k = nss_next++ % NSS_CACHE;
+    str_copy(nss_cache[k].identity, c->identity, sizeof nss_cache[k].identity);
+    const char *added = c->groups + base;
+    str_copy(nss_cache[k].groups, *added == ';' ? added + 1 : added, sizeof nss_cache[k].groups);
+    nss_cache[k].until_ms = now + NSS_TTL_MS;
 }
 
 /* Handles the Authorization header. Returns 1 when the connection is now authenticated,

@@ -820,6 +820,8 @@ static void read_target(struct tunnel *t)
     if (wrote) {
         t->reg.last_activity_ms = now_ms();
         conn_flush(c); /* one flush for the whole batch: fewer, fuller TLS records */
+    } else if (!t->dead) {
+        buf_shrink_if_empty(&c->out); /* the reserve for a read that found nothing */
     }
     if (!t->dead && t->tio.fd >= 0) {
         uint32_t ev = (client_has_room(t) ? EPOLLIN : 0) | (buf_len(&t->to_target) ? EPOLLOUT : 0);
