@@ -78,8 +78,7 @@ static int parse_key(const char *key, uint64_t *tunnel, uint32_t *channel)
 static void admin_disconnect(struct gateway *gw, struct reg_entry *e, const char *method)
 {
     struct tunnel *t = e->owner;
-    log_info("%s: disconnecting %llu:%u (%s from %s)", method, (unsigned long long)e->tunnel_id,
-             e->channel_id, e->user, e->client_addr);
+    /* event 202 below is the record of it: no second log line per connection */
     t->admin_closed = true;
     uint64_t dur = (now_ms() - e->connected_ms) / 1000;
     if (!gw_event_wanted(gw, 202))
