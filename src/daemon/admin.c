@@ -193,29 +193,28 @@ static void client_free(struct admin_client *c)
     free(c);
 }
 
-static void respond(struct admin_client *c, uint32_t status, const char *msg, struct buf *body)
+static void respond(struct buf *out, uint32_t status, const char *msg, struct buf *body)
 {
-    buf_printf(&c->out, "%s\t%u\t", MGMT_MAGIC, status);
-    mgmt_put_field(&c->out, msg);
-    buf_put_u8(&c->out, '\n');
+    buf_printf(out, "%s\t%u\t", MGMT_MAGIC, status);
+    mgmt_put_field(out, msg);
+    buf_put_u8(out, '\n');
     if (body && buf_len(body))
-        buf_append(&c->out, buf_data(body), buf_len(body));
-    c->responded = true;
+        buf_append(out, buf_data(body), buf_len(body));
 }
 
-static void handle_line(struct admin_client *c, char *line)
+void admin_process_line(struct gateway *gw, bool is_admin, unsigned uid, char *line,
+                        struct buf *out)
 {
-    struct gateway *gw = c->gw;
     char *f[MGMT_MAX_FIELDS];
     int n = mgmt_split(line, f, MGMT_MAX_FIELDS);
     if (n < 2 || !f[0] || strcmp(f[0], MGMT_MAGIC) != 0 || !f[1]) {
-        respond(c, WBEM_E_INVALID_PARAMETER, "malformed request (protocol " MGMT_MAGIC ")", NULL);
+        respond(out, WBEM_E_INVALID_PARAMETER, "malformed request (protocol " MGMT_MAGIC ")", NULL);
         return;
     }
-    if (!c->admin) {
-        log_warn("admin socket: uid %u is not root nor in group '%s': access denied",
-                 (unsigned)c->uid, gw->cfg->admin_group);
-        respond(c, WBEM_E_ACCESS_DENIED, "access denied", NULL);
+    if (!is_admin) {
+        log_warn("admin socket: uid %u is not root nor in group '%s': access denied", uid,
+                 gw->cfg->admin_group);
+        respond(out, WBEM_E_ACCESS_DENIED, "access denied", NULL);
         return;
     }
     for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
@@ -224,22 +223,28 @@ static void handle_line(struct admin_client *c, char *line)
             continue;
         int nargs = n - 2;
         if (nargs < v->min_args || nargs > v->max_args) {
-            respond(c, WBEM_E_INVALID_PARAMETER, v->usage, NULL);
+            respond(out, WBEM_E_INVALID_PARAMETER, v->usage, NULL);
             return;
         }
         for (int k = 0; k < v->min_args; k++)
             if (!f[2 + k] && !(v->fn == v_invoke && k == 2)) {
-                respond(c, WBEM_E_INVALID_PARAMETER, v->usage, NULL);
+                respond(out, WBEM_E_INVALID_PARAMETER, v->usage, NULL);
                 return;
             }
         struct buf body = BUF_INIT;
         uint32_t r = v->fn(gw, f + 2, nargs, &body);
         const char *name = wbem_code_name(r);
-        respond(c, r, name ? name : "error", &body);
+        respond(out, r, name ? name : "error", &body);
         buf_free(&body);
         return;
     }
-    respond(c, WBEM_E_INVALID_METHOD, "unknown verb", NULL);
+    respond(out, WBEM_E_INVALID_METHOD, "unknown verb", NULL);
+}
+
+static void handle_line(struct admin_client *c, char *line)
+{
+    admin_process_line(c->gw, c->admin, (unsigned)c->uid, line, &c->out);
+    c->responded = true;
 }
 
 static void client_flush(struct admin_client *c)
@@ -268,7 +273,8 @@ static void client_on_io(struct io *io, uint32_t events)
     }
     for (;;) {
         if (buf_reserve(&c->in, 1024) < 0) {
-            respond(c, WBEM_E_INVALID_PARAMETER, "request too long", NULL);
+            respond(&c->out, WBEM_E_INVALID_PARAMETER, "request too long", NULL);
+            c->responded = true;
             client_flush(c);
             return;
         }
