@@ -125,13 +125,16 @@ static uint32_t v_invoke(struct gateway *gw, char **a, int n, struct buf *body)
     }
     uint32_t ret = 0;
     uint64_t t0 = now_realtime_us();
+    gw->defer_flush = true; /* CLOSE_CHANNELs are queued now and written after the answer */
     uint32_t r = provider_invoke(gw, c, a[1], key, args, nargs, &ret);
+    gw->defer_flush = false;
     uint64_t us = now_realtime_us() - t0;
     if (r)
         return r;
     buf_printf(body, "ReturnValue\t%u\n", ret);
     /* server time: from the request's arrival at the provider until every matched tunnel is
-     * closing (CLOSE_CHANNEL queued and written where the socket took it) */
+     * closing (out of the registry, target closed, CLOSE_CHANNEL queued; the loop writes the
+     * queued packets right after this answer) */
     buf_printf(body, "ServerTimeUs\t%llu\n", (unsigned long long)us);
     log_info("admin: %s.%s -> %u in %llu us", c->name, a[1], ret, (unsigned long long)us);
     return 0;

@@ -1121,6 +1121,19 @@ static void gw_reload(struct gateway *gw)
              n->policy.ncaps, n->policy.nraps, n->policy.ngroups);
 }
 
+void gw_flush_deferred(struct gateway *gw)
+{
+    struct conn *list = gw->flush_list;
+    gw->flush_list = NULL;
+    while (list) {
+        struct conn *c = list;
+        list = c->flush_next;
+        c->in_flush_list = false;
+        if (!c->dead)
+            conn_flush(c);
+    }
+}
+
 void gw_run_ready(struct gateway *gw)
 {
     /* connections with data left in OpenSSL's buffers, or resumed after backpressure */
@@ -1162,6 +1175,7 @@ int gw_run(struct gateway *gw)
                 gw_reload(gw);
         }
         gw_run_ready(gw);
+        gw_flush_deferred(gw);
         uint64_t now = now_ms();
         if (now >= next_sweep) {
             sweep(gw);

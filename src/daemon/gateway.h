@@ -67,9 +67,11 @@ struct conn {
     bool want_read_for_write; /* SSL_write asked for readability */
     bool want_write_for_read; /* SSL_read asked for writability */
     bool in_ready_list;
+    bool in_flush_list;
     bool dead;
     struct conn *next, *prev; /* all connections */
     struct conn *ready_next;  /* connections to read without waiting for epoll */
+    struct conn *flush_next;  /* connections whose output waits for the end of the batch */
     struct conn *reap_next;
 };
 
@@ -159,6 +161,8 @@ struct gateway {
     struct tunnel *tunnels;
     struct tunnel *pairing;
     struct conn *ready;
+    struct conn *flush_list; /* output queued by batch operations (admin disconnects) */
+    bool defer_flush;        /* while set, tunnel_emit queues instead of writing */
     struct conn *reap_conns;
     struct tunnel *reap_tunnels;
     uint64_t next_tunnel_id;
@@ -183,6 +187,8 @@ void conn_close(struct conn *c, const char *why);
 void conn_attach_fd(struct conn *c, int fd);
 /* Processes the bytes waiting in c->in for the connection's current phase. */
 void conn_process(struct conn *c);
+/* Writes the output queued while gw->defer_flush was set. */
+void gw_flush_deferred(struct gateway *gw);
 /* Gives the connections on the ready list their turn (called after each epoll batch). */
 void gw_run_ready(struct gateway *gw);
 /* Frees the connections and tunnels closed since the last call. */

@@ -105,6 +105,15 @@ void tunnel_emit(struct tunnel *t, const uint8_t *pkt, size_t len)
         conn_close(c, "output buffer full");
         return;
     }
+    if (t->gw->defer_flush) {
+        /* a batch (DisconnectUser of many tunnels) answers first and writes after */
+        if (!c->in_flush_list) {
+            c->in_flush_list = true;
+            c->flush_next = t->gw->flush_list;
+            t->gw->flush_list = c;
+        }
+        return;
+    }
     conn_flush(c);
 }
 
