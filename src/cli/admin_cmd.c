@@ -139,21 +139,6 @@ static int64_t status_of(struct buf *resp, char **body, char *msg, size_t msgsz)
     return (int64_t)code;
 }
 
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static void json_value(int type, const char *v)
 {
     if (!v) {
@@ -171,7 +156,7 @@ static void json_value(int type, const char *v)
         printf("%s", v);
         break;
     default:
-        json_string(v);
+        ctl_json_string(v);
     }
 }
 
@@ -207,7 +192,7 @@ static int print_instances(const struct cim_class *c, char *body, bool table)
             printf("%s{", count ? "," : "");
             for (int i = 0; i < nv; i++) {
                 printf("%s", i ? "," : "");
-                json_string(names[i] ? names[i] : "");
+                ctl_json_string(names[i] ? names[i] : "");
                 putchar(':');
                 json_value(types[i], v[i]);
             }
@@ -313,18 +298,18 @@ static int cmd_method(const char *method, const char *key, const char *pname, co
     const char *name = wbem_code_name(ret);
     if (g_opts.json) {
         printf("{\"Method\":");
-        json_string(method);
+        ctl_json_string(method);
         printf(",\"ReturnValue\":%u,\"ReturnValueName\":", ret);
-        json_string(name ? name : "");
+        ctl_json_string(name ? name : "");
         if (key) {
             printf(",\"ConnectionKey\":");
-            json_string(key);
+            ctl_json_string(key);
         }
         if (pname && pval) {
             printf(",");
-            json_string(pname);
+            ctl_json_string(pname);
             printf(":");
-            json_string(pval);
+            ctl_json_string(pval);
         }
         if (server_us >= 0)
             printf(",\"ServerTimeMs\":%.3f", (double)server_us / 1000.0);

@@ -101,7 +101,7 @@ static int resolve_users_file(const char *given, char *out, size_t outsz)
     return ctl_from_config(given, pick_users_file, "--users-file ([auth] users-file)", out, outsz);
 }
 
-static void json_str(const char *s)
+void ctl_json_string(const char *s)
 {
     putchar('"');
     for (; *s; s++) {
@@ -162,11 +162,11 @@ static int cmd_user(int argc, char **argv)
                 char acct[USERS_DOMAIN_MAX + USERS_NAME_MAX + 2];
                 snprintf(acct, sizeof acct, "%s\\%s", st.v[i].domain, st.v[i].name);
                 printf("%s{\"UserName\":", i ? "," : "");
-                json_str(acct);
+                ctl_json_string(acct);
                 printf(",\"FullUserName\":");
-                json_str(st.v[i].full_name);
+                ctl_json_string(st.v[i].full_name);
                 printf(",\"Groups\":");
-                json_str(st.v[i].groups);
+                ctl_json_string(st.v[i].groups);
                 printf("}");
             }
             printf("]\n");

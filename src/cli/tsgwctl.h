@@ -21,6 +21,9 @@ struct gw_config;
 int ctl_from_config(const char *given, const char *(*pick)(const struct gw_config *),
                     const char *what, char *out, size_t outsz);
 
+/* Writes s as a JSON string literal to stdout. */
+void ctl_json_string(const char *s);
+
 /* Admin-socket commands (connections, disconnect, ...). Returns the exit status, or -1 when
  * argv[0] is not one of them. */
 int ctl_admin_command(int argc, char **argv);
