@@ -150,6 +150,17 @@ ok "SIGTERM: logs a clean stop" has gw "info: stopped"
 ok "no sanitizer report in the daemon's log" hasnt gw "Sanitizer"
 ok "the key process ended with the daemon" bash -c "! kill -0 $KEYPID 2>/dev/null"
 
+# the embedded default (README's run command): generates everything, and the result checks out
+DPORT=$(free_port)
+"$TSGWD" --demo "$WORK/demo" --port "$DPORT" >"$WORK/demo.log" 2>&1 &
+DEMO=$!
+PIDS+=($DEMO)
+wait_for 15 "$WORK/demo.log" "tsgwd ready"
+ok "--demo: starts and prints the xfreerdp command line" has demo "xfreerdp /v:127.0.0.1:3389 /g:127.0.0.1:$DPORT"
+ok "--demo: its generated configuration passes tsgwd -t" bash -c "'$TSGWD' -t -c '$WORK/demo/tsgw.conf' >/dev/null"
+ok "--demo: the demo account is in the users file" grep -q '^TSGW\\demo:' "$WORK/demo/users"
+stop_pid "$DEMO"
+
 # least privilege: bind and load the key as root, then run as [gateway] user
 chmod 755 "$WORK"
 chmod 644 "$WORK/users"
