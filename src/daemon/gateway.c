@@ -769,7 +769,6 @@ static void start_legacy_in_body(struct conn *c, const struct http_request *req)
 
 static void handle_request(struct conn *c)
 {
-    struct gateway *gw = c->gw;
     const struct http_request *req = &c->hp.req;
     if (c->phase == CONN_LEGACY_IN_HDR) {
         start_legacy_in_body(c, req);
@@ -825,7 +824,6 @@ static void handle_request(struct conn *c)
     } else {
         http_error(c, 400, "GET without a WebSocket upgrade");
     }
-    (void)gw;
 }
 
 /* ---------- input dispatch ---------- */
@@ -1076,13 +1074,21 @@ static void begin_stop(struct gateway *gw)
             conn_close(c, "gateway stopping");
 }
 
+static void setup_ntlm(struct gateway *gw);
+static void gw_reload(struct gateway *gw);
+
+/* SIGTERM/SIGINT stop, SIGHUP reloads; they arrive through a signalfd in the loop. */
 static void on_signal(struct io *io, uint32_t events)
 {
-    struct gateway *gw = (struct gateway *)((char *)io - offsetof(struct gateway, loop));
-    (void)gw;
+    struct gateway *gw = (struct gateway *)((char *)io - offsetof(struct gateway, sig_io));
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+            begin_stop(gw);
+        else if (si.ssi_signo == SIGHUP)
+            gw_reload(gw);
+    }
 }
-
-static void setup_ntlm(struct gateway *gw);
 
 /* SIGHUP: a new configuration for new tunnels (live ones keep theirs); a bad one is refused
  * and the running one stays. Listen addresses and certificates need a restart. */
@@ -1167,13 +1173,6 @@ int gw_run(struct gateway *gw)
             return 1;
         }
         /* signals */
-        struct signalfd_siginfo si;
-        while (read(gw->sigfd, &si, sizeof si) == sizeof si) {
-            if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-                begin_stop(gw);
-            else if (si.ssi_signo == SIGHUP)
-                gw_reload(gw);
-        }
         gw_run_ready(gw);
         gw_flush_deferred(gw);
         uint64_t now = now_ms();
@@ -1327,10 +1326,9 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     gw->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    static struct io sigio;
-    sigio.fd = gw->sigfd;
-    sigio.cb = on_signal;
-    io_set(&gw->loop, &sigio, EPOLLIN);
+    gw->sig_io.fd = gw->sigfd;
+    gw->sig_io.cb = on_signal;
+    io_set(&gw->loop, &gw->sig_io, EPOLLIN);
     for (unsigned i = 0; i < cfg->nlisten; i++)
         if (listen_on(gw, cfg->listen[i], false, err, errsz) < 0)
             return -1;

@@ -176,6 +176,7 @@ struct gateway {
     bool stopping;
     uint64_t stop_deadline_ms;
     int sigfd;
+    struct io sig_io;
 };
 
 /* gateway.c */
