@@ -1,8 +1,9 @@
 /* MS-TSGU HTTP-transport packet codec (pure: bytes in, structs out; structs in, bytes out).
  *
  * Layouts follow [MS-TSGU] 2.2.10 with FreeRDP 2.11.7's observed behaviour (see
- * docs/internals.md and the MS-TSGU digest in shared/spec). Every read goes through a bounds-checked cursor; nothing casts packed
- * structs onto wire bytes. All integers are little-endian. */
+ * docs/internals.md and the MS-TSGU digest in shared/spec). Every read goes through a
+ * bounds-checked cursor; nothing casts packed structs onto wire bytes. All integers are
+ * little-endian. */
 #ifndef TSGW_TSGU_H
 #define TSGW_TSGU_H
 
