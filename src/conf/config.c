@@ -829,7 +829,7 @@ static void validate(struct loader *L)
             L->line = 0;
         }
     }
-    policy_finish(p, NULL, 0);
+    policy_finish(p);
     if (c->lim.max_request_line > c->lim.max_header_bytes ||
         c->lim.max_header_line > c->lim.max_header_bytes)
         err(L, "[limits] max-request-line and max-header-line must not exceed max-header-bytes");

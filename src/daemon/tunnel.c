@@ -817,7 +817,6 @@ static void read_target(struct tunnel *t)
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
-        t->target_eof = true;
         log_debug("tunnel %llu: target closed (%s)", (unsigned long long)t->id,
                   n == 0 ? "EOF" : strerror(errno));
         if (wrote)

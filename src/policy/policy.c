@@ -176,13 +176,10 @@ static int cap_cmp(const void *a, const void *b)
     return strcasecmp(x->name, y->name);
 }
 
-int policy_finish(struct policy *p, char *err, size_t errsz)
+void policy_finish(struct policy *p)
 {
-    (void)err;
-    (void)errsz;
     if (p->ncaps)
         qsort(p->caps, p->ncaps, sizeof *p->caps, cap_cmp);
-    return 0;
 }
 
 static void list_free(struct policy_list *l)

@@ -99,8 +99,8 @@ int policy_parse_list(const char *text, struct policy_list *out);
 /* Parses "*" or a ';'-separated port list. 0 or -EINVAL. */
 int policy_parse_ports(const char *text, struct policy_rap *rap);
 
-/* Sorts CAPs by order. Returns 0 (cross references are checked by conf/, with line numbers). */
-int policy_finish(struct policy *p, char *err, size_t errsz);
+/* Sorts CAPs by order (cross references are checked by conf/, with line numbers). */
+void policy_finish(struct policy *p);
 
 void policy_free(struct policy *p);
 
