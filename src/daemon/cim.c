@@ -31,13 +31,9 @@ static uint32_t be_get(void *ctx, const struct cim_class *c, const char *key,
 }
 
 static uint32_t be_invoke(void *ctx, const struct cim_class *c, const char *method, const char *key,
-                          const struct cimxml_arg *args, size_t nargs, uint32_t *ret)
+                          const struct cim_arg *args, size_t nargs, uint32_t *ret)
 {
-    struct cim_arg a[16];
-    size_t n = nargs < 16 ? nargs : 16;
-    for (size_t i = 0; i < n; i++)
-        a[i] = (struct cim_arg){args[i].name, args[i].value};
-    return provider_invoke(ctx, c, method, key, a, n, ret);
+    return provider_invoke(ctx, c, method, key, args, nargs, ret);
 }
 
 /* ---------- authentication ---------- */

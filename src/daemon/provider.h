@@ -10,11 +10,6 @@
 
 struct gateway;
 
-struct cim_arg {
-    const char *name;
-    const char *value; /* NULL = not given */
-};
-
 /* Calls fn once per instance of c (stops early when fn returns non-zero). Returns 0. */
 int provider_enumerate(struct gateway *gw, const struct cim_class *c,
                        int (*fn)(const struct cim_instance *in, void *ctx), void *ctx);

@@ -1102,7 +1102,7 @@ static int do_extrinsic(struct ctx *c, xmlNode *call, const char *mname, struct 
                     "%s must be called on an instance path (%s.%s=\"...\")", m->name, cls->name,
                     cls->props[cim_key_index(cls)].name);
 
-    struct cimxml_arg args[MAX_METHOD_ARGS];
+    struct cim_arg args[MAX_METHOD_ARGS];
     size_t nargs = 0;
     for (xmlNode *e = next_sibling(target); e; e = next_sibling(e)) {
         if (!is(e, "PARAMVALUE"))

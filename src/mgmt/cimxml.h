@@ -27,11 +27,6 @@
 #define CIM_ERR_METHOD_NOT_AVAILABLE 16
 #define CIM_ERR_METHOD_NOT_FOUND 17
 
-struct cimxml_arg {
-    const char *name;
-    const char *value; /* NULL when the PARAMVALUE had no VALUE */
-};
-
 /* What the handler needs from the daemon. Return values are WMI codes as in
  * daemon/provider.h: 0, WBEM_E_NOT_FOUND, WBEM_E_INVALID_METHOD, WBEM_E_INVALID_OBJECT_PATH... */
 struct cimxml_backend {
@@ -41,7 +36,7 @@ struct cimxml_backend {
     uint32_t (*get)(void *ctx, const struct cim_class *c, const char *key,
                     struct cim_instance *out);
     uint32_t (*invoke)(void *ctx, const struct cim_class *c, const char *method, const char *key,
-                       const struct cimxml_arg *args, size_t nargs, uint32_t *ret);
+                       const struct cim_arg *args, size_t nargs, uint32_t *ret);
 };
 
 /* HTTP-level facts of the request, from its headers. */

@@ -46,6 +46,12 @@ struct cim_class {
     size_t nmethods;
 };
 
+/* A method argument, as the admin socket and CIM-XML both hand it to the provider. */
+struct cim_arg {
+    const char *name;
+    const char *value; /* NULL = given without a value (or not given) */
+};
+
 #define CIM_MAX_PROPS 40
 
 /* One instance: values[i] belongs to cls->props[i]; NULL = no value (NULL in CIM). */

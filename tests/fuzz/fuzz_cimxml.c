@@ -63,7 +63,7 @@ static uint32_t f_get(void *ctx, const struct cim_class *c, const char *key,
 }
 
 static uint32_t f_invoke(void *ctx, const struct cim_class *c, const char *method, const char *key,
-                         const struct cimxml_arg *args, size_t nargs, uint32_t *ret)
+                         const struct cim_arg *args, size_t nargs, uint32_t *ret)
 {
     (void)ctx;
     (void)c;
