@@ -226,11 +226,62 @@ void conn_mark_ready(struct conn *c)
     c->gw->ready = c;
 }
 
+/* Unauthenticated connections per client address: a small hash of counters, so the
+ * per-address cap costs a lookup at accept, not a walk over every connection. */
+struct unauth_count {
+    char addr[64];
+    unsigned n;
+    struct unauth_count *next;
+};
+
+static unsigned addr_bucket(const char *addr)
+{
+    uint32_t h = 2166136261u;
+    for (; *addr; addr++)
+        h = (h ^ (uint8_t)*addr) * 16777619u;
+    return h % UNAUTH_BUCKETS;
+}
+
+static struct unauth_count **unauth_slot(struct gateway *gw, const char *addr)
+{
+    struct unauth_count **pp = &gw->unauth_by_addr[addr_bucket(addr)];
+    while (*pp && strcmp((*pp)->addr, addr) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static unsigned unauth_from(struct gateway *gw, const char *addr)
+{
+    struct unauth_count *u = *unauth_slot(gw, addr);
+    return u ? u->n : 0;
+}
+
+static bool unauth_take(struct conn *c)
+{
+    struct unauth_count **pp = unauth_slot(c->gw, c->peer_str);
+    if (!*pp) {
+        *pp = calloc(1, sizeof **pp);
+        if (!*pp)
+            return false;
+        str_copy((*pp)->addr, c->peer_str, sizeof(*pp)->addr);
+    }
+    (*pp)->n++;
+    c->counted_unauth = true;
+    c->gw->nunauth++;
+    return true;
+}
+
 static void unauth_release(struct conn *c)
 {
-    if (c->counted_unauth) {
-        c->counted_unauth = false;
-        c->gw->nunauth--;
+    if (!c->counted_unauth)
+        return;
+    c->counted_unauth = false;
+    c->gw->nunauth--;
+    struct unauth_count **pp = unauth_slot(c->gw, c->peer_str);
+    if (*pp && --(*pp)->n == 0) {
+        struct unauth_count *u = *pp;
+        *pp = u->next;
+        free(u);
     }
 }
 
@@ -850,7 +901,6 @@ static void process_ws(struct conn *c)
             uint8_t code[2] = {(uint8_t)((-n) >> 8), (uint8_t)(-n)};
             if (-n >= 1000 && -n <= 4999)
                 ws_put_frame(&c->out, WS_OP_CLOSE, code, 2);
-            t->state = t->state == TUN_OPEN ? TUN_OPEN : t->state;
             tunnel_close(t, "WebSocket protocol error");
             return;
         }
@@ -950,15 +1000,6 @@ void conn_process(struct conn *c)
 
 /* ---------- accept ---------- */
 
-static unsigned unauth_from(struct gateway *gw, const char *addr)
-{
-    unsigned n = 0;
-    for (struct conn *c = gw->conns; c; c = c->next)
-        if (c->counted_unauth && !strcmp(c->peer_str, addr))
-            n++;
-    return n;
-}
-
 static void on_accept(struct io *io, uint32_t events)
 {
     struct listener *L = (struct listener *)io;
@@ -989,7 +1030,6 @@ static void on_accept(struct io *io, uint32_t events)
         }
         c->gw = gw;
         conn_attach_fd(c, fd);
-        c->peer = ss;
         str_copy(c->peer_str, addr, sizeof c->peer_str);
         c->cim = L->cim;
         c->ssl = tls_accept_new(L->cim && gw->cim_tls.ctx ? &gw->cim_tls : &gw->tls, fd);
@@ -1003,8 +1043,13 @@ static void on_accept(struct io *io, uint32_t events)
         }
         c->phase = CONN_TLS;
         c->deadline_ms = now_ms() + gw->cfg->lim.tls_handshake_ms;
-        c->counted_unauth = true;
-        gw->nunauth++;
+        if (!unauth_take(c)) {
+            tls_conn_free(c->ssl);
+            http_parser_free(&c->hp);
+            close(fd);
+            free(c);
+            continue;
+        }
         gw->nconns++;
         c->next = gw->conns;
         if (gw->conns)

@@ -22,8 +22,11 @@
 #include "tls/tls.h"
 #include "websocket/ws.h"
 
+#define UNAUTH_BUCKETS 256
+
 struct tunnel;
 struct gateway;
+struct unauth_count;
 struct admin_client;
 
 enum conn_phase {
@@ -59,7 +62,6 @@ struct conn {
     struct tunnel *tun;
     bool cim;         /* accepted on the CIM-XML listener */
     size_t body_need; /* CONN_CIM_BODY: bytes of body expected */
-    struct sockaddr_storage peer;
     char peer_str[64];
     uint64_t deadline_ms; /* 0 = none */
     bool counted_unauth;
@@ -107,7 +109,6 @@ struct tunnel {
     /* target */
     struct io tio;
     bool target_connected;
-    bool target_eof;
     struct buf to_target;
     struct sockaddr_storage cand[TUN_MAX_CANDIDATES];
     socklen_t cand_len[TUN_MAX_CANDIDATES];
@@ -168,6 +169,7 @@ struct gateway {
     uint64_t next_tunnel_id;
     uint32_t nconns, nunauth, ntunnels, nactive; /* nactive: counted against max-connections */
     struct buf scratch;
+    struct unauth_count *unauth_by_addr[UNAUTH_BUCKETS];
     struct authfail *authfails; /* most recent first */
     uint32_t nauthfails;
     struct io admin_io;
