@@ -161,6 +161,31 @@ ok "disconnect-protocol ended the client" bash -c "! kill -0 $A3 2>/dev/null"
 ctl disconnect-protocol RDP >"$WORK/dp2.log"
 ok "disconnect-protocol with nothing left: 2147749890" has dp2 "ReturnValue = 2147749890"
 
+# the admin socket's request cap (8192 bytes): at the cap it is parsed, over it refused
+python3 - "$SOCK" >"$WORK/cap.log" <<'PY'
+import socket, sys
+def ask(line):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+    try:
+        s.sendall(line)
+    except OSError:
+        pass  # the daemon stops reading at the cap; its answer is still there to read
+    out = b""
+    while True:
+        try:
+            d = s.recv(65536)
+        except OSError:
+            break
+        if not d: break
+        out += d
+    return out.split(b"\n", 1)[0].decode()
+pad = b"TSGW/1\tversion\t"
+print("AT", ask(pad + b"x" * (8191 - len(pad)) + b"\n"))
+print("OVER", ask(pad + b"x" * 9000 + b"\n"))
+PY
+ok "admin request of 8192 bytes: parsed (usage error for the extra argument)" grep -q "^AT TSGW/1.2147749896.version" "$WORK/cap.log"
+ok "admin request over 8192 bytes: refused as too long" grep -q "^OVER TSGW/1.2147749896.request too long" "$WORK/cap.log"
+
 ctl mof >"$WORK/mof.log"
 ok "tsgwctl mof declares DisconnectUser with its UserName parameter" has mof "uint32 DisconnectUser(\[in\] string UserName)"
 ctl policy --json >"$WORK/policy.json"
