@@ -15,5 +15,13 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 echo "install-deps: installing ${missing[*]}"
+# Some of these packages (samba-ad-dc, winbind, redis-server, haproxy, prometheus) start their
+# system services on install; the tests start their own peers on loopback. Forbid service starts
+# for the duration of the install only (policy-rc.d exit 101), unless one is already in place.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
