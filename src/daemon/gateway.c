@@ -29,7 +29,6 @@
 
 #define READ_CHUNK 16384
 #define READ_BUDGET (256 * 1024) /* bytes read from one connection per loop pass (fairness) */
-#define MAX_AUTH_ROUNDS 4
 #define RDG_PATH "/remoteDesktopGateway/"
 
 /* ---------- audit ---------- */
@@ -100,59 +99,6 @@ static void authfail_free(struct gateway *gw)
         free(f);
     }
     gw->nauthfails = 0;
-}
-
-/* ---------- users ---------- */
-
-int users_reload_if_changed(struct gateway *gw)
-{
-    struct stat st;
-    if (stat(gw->cfg->users_file, &st) < 0)
-        return -errno;
-    if (st.st_mtim.tv_sec == gw->users_mtime.tv_sec &&
-        st.st_mtim.tv_nsec == gw->users_mtime.tv_nsec && gw->users.v)
-        return 0;
-    struct user_store ns = {0};
-    char err[512] = "";
-    int r = user_store_load(gw->cfg->users_file, 0, &ns, err, sizeof err);
-    if (r < 0) {
-        log_error("users file not reloaded, keeping the previous one: %s", err);
-        user_store_free(&ns);
-        return r;
-    }
-    user_store_free(&gw->users);
-    gw->users = ns;
-    gw->users_mtime = st.st_mtim;
-    log_info("loaded %zu account(s) from %s", ns.n, gw->cfg->users_file);
-    return 0;
-}
-
-static int ntlm_lookup(void *ctx, const char *domain, const char *user, uint8_t nthash[16],
-                       char *identity, size_t identity_size)
-{
-    struct conn *c = ctx;
-    const struct user_entry *u = user_store_find(&c->gw->users, domain, user);
-    if (!u && !domain[0] && strchr(user, '@')) {
-        /* "/gu:alice@contoso.test" arrives as user "alice@contoso.test" with no domain: look up
-         * alice in the domain whose first label is "contoso" */
-        char name[USERS_NAME_MAX], dom[USERS_DOMAIN_MAX];
-        const char *at = strchr(user, '@');
-        size_t nl = (size_t)(at - user), dl = strcspn(at + 1, ".");
-        if (nl && nl < sizeof name && dl && dl < sizeof dom) {
-            memcpy(name, user, nl);
-            name[nl] = 0;
-            memcpy(dom, at + 1, dl);
-            dom[dl] = 0;
-            u = user_store_find(&c->gw->users, dom, name);
-        }
-    }
-    if (!u)
-        return -1;
-    memcpy(nthash, u->nthash, 16);
-    snprintf(identity, identity_size, "%s\\%s", u->domain, u->name);
-    str_copy(c->full_name, u->full_name, sizeof c->full_name);
-    str_copy(c->groups, u->groups, sizeof c->groups);
-    return 0;
 }
 
 /* ---------- connection I/O ---------- */
@@ -328,10 +274,7 @@ static void conn_free(struct conn *c)
     buf_free(&c->in);
     buf_free(&c->out);
     http_parser_free(&c->hp);
-    if (c->ntlm) {
-        ntlm_ctx_clear(c->ntlm);
-        free(c->ntlm);
-    }
+    logon_session_clear(&c->logon);
     free(c);
 }
 
@@ -508,196 +451,6 @@ static void http_error(struct conn *c, int status, const char *why)
     conn_send_simple(c, status, reason_for(status), NULL, true);
 }
 
-/* ---------- authentication ---------- */
-
-static void log_auth_failure(struct conn *c, const char *user, int code, const char *why)
-{
-    if (!gw_event_wanted(c->gw, 201))
-        return;
-    struct event_line e;
-    ev_begin(&e, 201);
-    ev_str(&e, "Username", user);
-    ev_str(&e, "IpAddress", c->peer_str);
-    ev_str(&e, "AuthType", "NTLM");
-    ev_str(&e, "ConnectionProtocol", "HTTP");
-    ev_u64(&e, "ErrorCode", (uint64_t)code);
-    ev_str(&e, "Reason", why);
-    ev_end(&e);
-}
-
-/* Adds the groups the system knows for this account (NSS: winbind spells domain accounts
- * "DOMAIN\user", sssd "user@domain"), so policies can name directory groups. Local files only
- * answer for accounts that exist there. */
-static void lookup_system_groups(struct conn *c)
-{
-    char dom[USERS_DOMAIN_MAX], user[USERS_NAME_MAX], alt[USERS_DOMAIN_MAX + USERS_NAME_MAX + 2];
-    if (user_split_account(c->identity, dom, sizeof dom, user, sizeof user) < 0)
-        return;
-    snprintf(alt, sizeof alt, "%s@%s", user, dom);
-    const char *names[] = {c->identity, alt};
-    for (size_t n = 0; n < ARRAY_SIZE(names); n++) {
-        struct passwd pwbuf, *pw = NULL;
-        char tmp[4096];
-        if (getpwnam_r(names[n], &pwbuf, tmp, sizeof tmp, &pw) != 0 || !pw)
-            continue;
-        gid_t gids[128];
-        int ng = 128;
-        if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &ng) < 0)
-            ng = 128;
-        for (int i = 0; i < ng; i++) {
-            struct group grbuf, *gr = NULL;
-            char gtmp[8192];
-            if (getgrgid_r(gids[i], &grbuf, gtmp, sizeof gtmp, &gr) != 0 || !gr)
-                continue;
-            size_t len = strlen(c->groups);
-            snprintf(c->groups + len, sizeof c->groups - len, "%s%s", len ? ";" : "", gr->gr_name);
-        }
-        return;
-    }
-}
-
-/* NSS answers are cached for a minute per account: a failing lookup walks every NSS module
- * (files, systemd, winbind...) and costs dozens of system calls per logon. */
-#define NSS_CACHE 64
-#define NSS_TTL_MS 60000
-static struct {
-    char identity[NTLM_NAME_MAX];
-    char groups[USERS_GROUPS_MAX];
-    uint64_t until_ms;
-} nss_cache[NSS_CACHE];
-static unsigned nss_next;
-
-static void add_system_groups(struct conn *c)
-{
-    uint64_t now = now_ms();
-    size_t base = strlen(c->groups);
-    for (unsigned i = 0; i < NSS_CACHE; i++)
-        if (nss_cache[i].until_ms > now && !strcasecmp(nss_cache[i].identity, c->identity)) {
-            if (nss_cache[i].groups[0])
-                snprintf(c->groups + base, sizeof c->groups - base, "%s%s", base ? ";" : "",
-                         nss_cache[i].groups);
-            return;
-        }
-    lookup_system_groups(c);
-    unsigned k = nss_next++ % NSS_CACHE;
-    str_copy(nss_cache[k].identity, c->identity, sizeof nss_cache[k].identity);
-    const char *added = c->groups + base;
-    str_copy(nss_cache[k].groups, *added == ';' ? added + 1 : added, sizeof nss_cache[k].groups);
-    nss_cache[k].until_ms = now + NSS_TTL_MS;
-}
-
-/* Handles the Authorization header. Returns 1 when the connection is now authenticated,
- * 0 when a response was sent (401 round or refusal). */
-static int handle_auth(struct conn *c, const struct http_request *req)
-{
-    struct gateway *gw = c->gw;
-    const char *authz = http_request_header(req, "Authorization");
-    char scheme[16] = "";
-    const char *tok = NULL;
-    if (authz) {
-        const char *sp = strchr(authz, ' ');
-        size_t sl = sp ? (size_t)(sp - authz) : strlen(authz);
-        if (sl < sizeof scheme) {
-            memcpy(scheme, authz, sl);
-            scheme[sl] = 0;
-        }
-        tok = sp ? sp + 1 : "";
-        while (*tok == ' ')
-            tok++;
-    }
-    if (!authz || (!str_ieq(scheme, "NTLM") && !str_ieq(scheme, "Negotiate")) || !*tok) {
-        if (++c->auth_rounds > MAX_AUTH_ROUNDS) {
-            http_error(c, 401, "too many authentication rounds");
-            return 0;
-        }
-        /* Only NTLM is offered: a raw NTLM token is also accepted under "Negotiate" (what
-         * Windows clients send when Kerberos is impossible), but SPNEGO is not implemented. */
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", false);
-        return 0;
-    }
-    size_t tlen = strlen(tok);
-    uint8_t msg[NTLM_MAX_MESSAGE];
-    int mlen =
-        tlen > (NTLM_MAX_MESSAGE / 3) * 4 + 4 ? -1 : base64_decode(tok, tlen, msg, sizeof msg);
-    if (mlen < 12 || memcmp(msg, "NTLMSSP\0", 8) != 0) {
-        log_auth_failure(c, "", 1326, "authorization token is not a raw NTLM message");
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-        return 0;
-    }
-    uint32_t type = (uint32_t)msg[8] | (uint32_t)msg[9] << 8 | (uint32_t)msg[10] << 16 |
-                    (uint32_t)msg[11] << 24;
-    if (gw_auth_blocked(gw, c->peer_str)) {
-        log_auth_failure(c, "", 1909, "too many failed logons from this address: rate limited");
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-        return 0;
-    }
-    str_copy(c->auth_scheme, str_ieq(scheme, "Negotiate") ? "Negotiate" : "NTLM",
-             sizeof c->auth_scheme);
-    uint64_t now = now_ms();
-    if (type == 1) {
-        if (++c->auth_rounds > MAX_AUTH_ROUNDS) {
-            http_error(c, 401, "too many authentication rounds");
-            return 0;
-        }
-        if (!c->ntlm) {
-            c->ntlm = malloc(sizeof *c->ntlm);
-            if (!c->ntlm) {
-                http_error(c, 503, "out of memory");
-                return 0;
-            }
-        }
-        ntlm_ctx_init(c->ntlm);
-        struct buf ch = BUF_INIT;
-        uint64_t ft = ntlm_filetime_from_unix(now_realtime_us() / 1000000u);
-        int r = ntlm_accept_negotiate(c->ntlm, &gw->ntlm_cfg, msg, (size_t)mlen, ft, now, &ch);
-        if (r != NTLM_OK) {
-            buf_free(&ch);
-            log_auth_failure(c, "", 1326, ntlm_strerror(r));
-            conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-            return 0;
-        }
-        char b64[2048];
-        base64_encode(buf_data(&ch), buf_len(&ch), b64, sizeof b64);
-        buf_free(&ch);
-        buf_printf(&c->out,
-                   "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: %s %s\r\nContent-Length: "
-                   "0\r\n\r\n",
-                   c->auth_scheme, b64);
-        conn_flush(c);
-        return 0;
-    }
-    if (type != 3 || !c->ntlm) {
-        log_auth_failure(c, "", 1326, "NTLM message out of order");
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-        return 0;
-    }
-    users_reload_if_changed(gw);
-    struct ntlm_result res;
-    memset(&res, 0, sizeof res);
-    int r = ntlm_accept_authenticate(c->ntlm, &gw->ntlm_cfg, msg, (size_t)mlen, now,
-                                     (const uint8_t(*)[16])gw->tls.cbt, gw->tls.ncbt, ntlm_lookup,
-                                     c, &res);
-    ntlm_ctx_clear(c->ntlm);
-    free(c->ntlm);
-    c->ntlm = NULL;
-    OPENSSL_cleanse(msg, sizeof msg);
-    if (r != NTLM_OK) {
-        char who[2 * NTLM_NAME_MAX + 2];
-        snprintf(who, sizeof who, "%s\\%s", res.domain, res.user);
-        log_auth_failure(c, who, 1326, ntlm_strerror(r));
-        gw_auth_failed(gw, c->peer_str);
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-        return 0;
-    }
-    str_copy(c->identity, res.identity, sizeof c->identity);
-    add_system_groups(c);
-    c->authed = true;
-    unauth_release(c);
-    log_info("%s authenticated as %s (NTLM%s%s, workstation \"%s\")", c->peer_str, c->identity,
-             res.had_mic ? ", MIC" : "", res.had_cbt ? ", channel binding" : "", res.workstation);
-    return 1;
-}
-
 /* ---------- requests ---------- */
 
 static bool path_is_rdg(const char *target)
@@ -780,11 +533,11 @@ static void start_legacy_in(struct conn *c)
         }
     /* Only the same authenticated user from the same address may attach: the id is chosen by
      * the client and could be guessed. */
-    if (!t || !t->out || strcasecmp(t->reg.user, c->identity) != 0 ||
+    if (!t || !t->out || strcasecmp(t->reg.user, c->who.account) != 0 ||
         strcmp(t->out->peer_str, c->peer_str) != 0) {
         struct event_line e;
         ev_begin(&e, 210);
-        ev_str(&e, "Username", c->identity);
+        ev_str(&e, "Username", c->who.account);
         ev_str(&e, "IpAddress", c->peer_str);
         ev_str(&e, "ConnectionId", c->conn_id);
         ev_str(&e, "Reason", "IN channel found no matching OUT channel");
@@ -849,18 +602,14 @@ static void handle_request(struct conn *c)
     const char *cid = http_request_header(req, "RDG-Connection-Id");
     if (cid && strlen(cid) < sizeof c->conn_id)
         str_copy(c->conn_id, cid, sizeof c->conn_id);
-    const char *scheme = http_request_header(req, "RDG-Auth-Scheme");
-    if (scheme && !c->authed) {
-        log_auth_failure(c, "", 1326, "RDG-Auth-Scheme (PAA/SSPI_NTLM) is not supported");
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-        return;
-    }
     if (!c->authed) {
-        if (handle_auth(c, req) != 1) {
+        if (logon_http(c, req) != 1) {
             if (!c->dead)
                 http_parser_reset(&c->hp);
             return;
         }
+        c->authed = true;
+        unauth_release(c);
     }
     const char *upgrade = http_request_header(req, "Upgrade");
     const char *connection = http_request_header(req, "Connection");
@@ -1119,7 +868,6 @@ static void begin_stop(struct gateway *gw)
             conn_close(c, "gateway stopping");
 }
 
-static void setup_ntlm(struct gateway *gw);
 static void gw_reload(struct gateway *gw);
 
 /* SIGTERM/SIGINT stop, SIGHUP reloads; they arrive through a signalfd in the loop. */
@@ -1165,7 +913,7 @@ static void gw_reload(struct gateway *gw)
     str_copy(n->admin_socket, gw->cfg->admin_socket, sizeof n->admin_socket);
     config_put(gw->cfg);
     gw->cfg = n;
-    setup_ntlm(gw);
+    logon_configure(gw);
     memset(&gw->users_mtime, 0, sizeof gw->users_mtime);
     users_reload_if_changed(gw);
     log_info("SIGHUP: configuration reloaded (%zu CAP, %zu RAP, %zu resource group(s))",
@@ -1296,28 +1044,6 @@ static int drop_privileges(struct gateway *gw, char *err, size_t errsz)
     return 0;
 }
 
-/* The NTLM acceptor's view of the current configuration (its strings point into gw->cfg, so
- * this runs again after every reload). */
-static void setup_ntlm(struct gateway *gw)
-{
-    const struct gw_config *cfg = gw->cfg;
-    unsigned n = 0;
-    for (unsigned i = 0; i < cfg->ngateway_names && n < ARRAY_SIZE(gw->spn_hosts) - 1; i++)
-        gw->spn_hosts[n++] = cfg->gateway_names[i];
-    gw->spn_hosts[n] = NULL;
-    gw->ntlm_cfg = (struct ntlm_server_config){
-        .nb_domain = cfg->netbios_domain,
-        .nb_computer = cfg->netbios_name,
-        .dns_domain = cfg->dns_domain,
-        .dns_computer = cfg->dns_name,
-        .require_mic = cfg->require_mic,
-        .require_cbt = cfg->require_channel_binding,
-        .spn_hosts = n ? gw->spn_hosts : NULL,
-        .require_spn = n > 0,
-        .challenge_lifetime_s = 300,
-    };
-}
-
 int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz)
 {
     memset(gw, 0, sizeof *gw);
@@ -1358,7 +1084,7 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     if (stat(cfg->users_file, &st) == 0)
         gw->users_mtime = st.st_mtim;
     log_info("loaded %zu account(s) from %s", gw->users.n, cfg->users_file);
-    setup_ntlm(gw);
+    logon_configure(gw);
     if (reg_init(&gw->reg) < 0 || loop_init(&gw->loop) < 0) {
         snprintf(err, errsz, "out of memory");
         return -1;

@@ -15,6 +15,7 @@
 #include "auth/ntlm.h"
 #include "auth/users.h"
 #include "conf/config.h"
+#include "daemon/logon.h"
 #include "core/buf.h"
 #include "http/http.h"
 #include "net/loop.h"
@@ -48,14 +49,10 @@ struct conn {
     struct buf in;  /* decrypted, not yet processed */
     struct buf out; /* waiting for SSL_write */
     struct http_parser hp;
-    struct ntlm_ctx *ntlm; /* only while an NTLM exchange is in progress */
-    int auth_rounds;
-    char auth_scheme[16]; /* "NTLM" or "Negotiate", as the client used it */
+    struct logon_session logon; /* logon.c: the exchange in progress */
     bool authed;
-    char identity[NTLM_NAME_MAX];
-    char full_name[USERS_FULLNAME_MAX];
-    char groups[USERS_GROUPS_MAX];
-    char conn_id[80]; /* RDG-Connection-Id */
+    struct logon_identity who; /* logon.c: who the connection proved to be (once authed) */
+    char conn_id[80];          /* RDG-Connection-Id */
     struct ws_decoder ws;
     struct http_chunked chunked;
     bool body_chunked;
@@ -207,7 +204,6 @@ bool conn_can_read(const struct conn *c);
 bool gw_event_wanted(const struct gateway *gw, int id);
 void conn_send_simple(struct conn *c, int status, const char *reason, const char *extra,
                       bool close);
-int users_reload_if_changed(struct gateway *gw);
 
 /* Logon rate limiting by client address: true while addr is blocked. */
 bool gw_auth_blocked(struct gateway *gw, const char *addr);

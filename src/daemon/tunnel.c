@@ -73,8 +73,8 @@ struct tunnel *tunnel_new(struct gateway *gw, struct conn *out, bool websocket)
     t->deadline_ms = now_ms() + gw->cfg->lim.setup_ms;
     t->pkt_in.cap_limit = 4u * gw->cfg->lim.max_packet;
     t->to_target.cap_limit = (size_t)gw->cfg->lim.relay_buffer + 2u * gw->cfg->lim.max_packet;
-    str_copy(t->reg.user, out->identity, sizeof t->reg.user);
-    str_copy(t->reg.full_name, out->full_name, sizeof t->reg.full_name);
+    str_copy(t->reg.user, out->who.account, sizeof t->reg.user);
+    str_copy(t->reg.full_name, out->who.full_name, sizeof t->reg.full_name);
     str_copy(t->reg.client_addr, out->peer_str, sizeof t->reg.client_addr);
     t->reg.tunnel_id = t->id;
     t->reg.transport = REG_TRANSPORT_HTTP;
@@ -282,7 +282,7 @@ static void make_subject(const struct tunnel *t, struct subject_buf *sb)
     memset(sb, 0, sizeof *sb);
     sb->s.account = t->reg.user;
     if (c)
-        str_copy(sb->storage, c->groups, sizeof sb->storage);
+        str_copy(sb->storage, c->who.groups, sizeof sb->storage);
     char *save = NULL;
     for (char *g = strtok_r(sb->storage, ";", &save); g && sb->s.ngroups < 64;
          g = strtok_r(NULL, ";", &save)) {
