@@ -19,21 +19,23 @@
 
 void ctl_admin_usage(FILE *f)
 {
-    fprintf(f, "\n"
-               "Live gateway (admin socket; root or the admin group):\n"
-               "  connections | ls            list live connections (Win32_TSGatewayConnection)\n"
-               "  disconnect KEY              end one connection (KEY = TunnelId:ChannelId)\n"
-               "  disconnect-user 'DOMAIN\\user'\n"
-               "                              end every connection of that user\n"
-               "  disconnect-protocol NAME    end every connection using NAME (RDP or TS)\n"
-               "  show CLASS                  list the instances of any RD Gateway class\n"
-               "  policy                      the effective CAPs, RAPs, resource groups, settings\n"
-               "\n"
-               "Schema:\n"
-               "  mof                         print the served schema as MOF text\n"
-               "\n"
-               "The socket is -s SOCKET, or [gateway] admin-socket of -c CONFIG.\n"
-               "Method commands print the WMI ReturnValue; the exit status is 0 only for 0.\n");
+    fprintf(f,
+            "\n"
+            "Live gateway (admin socket; root or the admin group):\n"
+            "  connections | ls            list live connections (Win32_TSGatewayConnection)\n"
+            "  disconnect KEY              end one connection (KEY = TunnelId:ChannelId)\n"
+            "  disconnect-user 'DOMAIN\\user'\n"
+            "                              end every connection of that user\n"
+            "  disconnect-protocol NAME    end every connection using NAME (RDP or TS)\n"
+            "  show CLASS                  list the instances of any RD Gateway class\n"
+            "  policy                      the effective CAPs, RAPs, resource groups, settings\n"
+            "  watch [--json]              follow events 200-307 as they happen (one line each)\n"
+            "\n"
+            "Schema:\n"
+            "  mof                         print the served schema as MOF text\n"
+            "\n"
+            "The socket is -s SOCKET, or [gateway] admin-socket of -c CONFIG.\n"
+            "Method commands print the WMI ReturnValue; the exit status is 0 only for 0.\n");
 }
 
 static const char *pick_admin_socket(const struct gw_config *c)
@@ -47,9 +49,9 @@ static int socket_path(char *out, size_t outsz)
                            out, outsz);
 }
 
-/* Sends one request; on success fills resp with the whole response (status line and body).
- * Returns 0, or a WMI code for failures that mean "access denied", or -1 with a message. */
-static int64_t call(char **fields, int n, struct buf *resp)
+/* Connects and sends one request. Returns the socket, or -WBEM code for "access denied"
+ * (as a negative number below -1), or -1 with a message. */
+static int64_t send_request(char **fields, int n)
 {
     char path[4096];
     if (socket_path(path, sizeof path) < 0)
@@ -67,7 +69,7 @@ static int64_t call(char **fields, int n, struct buf *resp)
             close(fd);
         if (e == EACCES || e == EPERM) {
             fprintf(stderr, "tsgwctl: access denied to %s (root or the admin group only)\n", path);
-            return WBEM_E_ACCESS_DENIED;
+            return -(int64_t)WBEM_E_ACCESS_DENIED;
         }
         if (e == ENOENT)
             fprintf(stderr, "tsgwctl: no admin socket at %s: is tsgwd running?\n", path);
@@ -96,6 +98,19 @@ static int64_t call(char **fields, int n, struct buf *resp)
         off += (size_t)w;
     }
     buf_free(&req);
+    return fd;
+}
+
+/* Sends one request; on success fills resp with the whole response (status line and body).
+ * Returns 0, or a WMI code for failures that mean "access denied", or -1 with a message. */
+static int64_t call(char **fields, int n, struct buf *resp)
+{
+    int64_t r0 = send_request(fields, n);
+    if (r0 < -1)
+        return -r0;
+    if (r0 < 0)
+        return -1;
+    int fd = (int)r0;
     resp->cap_limit = MGMT_MAX_RESPONSE;
     for (;;) {
         if (buf_reserve(resp, 65536) < 0) {
@@ -323,6 +338,45 @@ static int cmd_method(const char *method, const char *key, const char *pname, co
     return ret == 0 ? 0 : 1;
 }
 
+/* watch: the status line, then event lines until tsgwd or the user ends it. */
+static int cmd_watch(void)
+{
+    char *f[] = {"watch", g_opts.json ? "json" : "text"};
+    int64_t r0 = send_request(f, 2);
+    if (r0 < -1) {
+        fprintf(stderr, "tsgwctl: access denied\n");
+        return 1;
+    }
+    if (r0 < 0)
+        return 1;
+    int fd = (int)r0;
+    FILE *in = fdopen(fd, "r");
+    if (!in) {
+        close(fd);
+        return 1;
+    }
+    char line[65536];
+    if (!fgets(line, sizeof line, in)) {
+        fprintf(stderr, "tsgwctl: no answer from tsgwd\n");
+        fclose(in);
+        return 1;
+    }
+    line[strcspn(line, "\n")] = 0;
+    char *fs[4];
+    int n = mgmt_split(line, fs, 4);
+    if (n < 2 || !fs[0] || strcmp(fs[0], MGMT_MAGIC) || !fs[1] || strcmp(fs[1], "0")) {
+        fprintf(stderr, "tsgwctl: watch refused: %s\n",
+                n > 2 && fs[2] ? fs[2] : "malformed answer");
+        fclose(in);
+        return 1;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    while (fgets(line, sizeof line, in))
+        fputs(line, stdout);
+    fclose(in);
+    return 0;
+}
+
 int ctl_admin_command(int argc, char **argv)
 {
     const char *cmd = argv[0];
@@ -383,6 +437,13 @@ int ctl_admin_command(int argc, char **argv)
             return 2;
         }
         return cmd_method("DisconnectProtocol", NULL, "ProtocolName", nargs ? args[0] : NULL);
+    }
+    if (!strcmp(cmd, "watch")) {
+        if (nargs) {
+            fprintf(stderr, "usage: tsgwctl watch [--json]\n");
+            return 2;
+        }
+        return cmd_watch();
     }
     if (!strcmp(cmd, "mof")) {
         struct buf b = BUF_INIT;

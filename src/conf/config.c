@@ -105,6 +105,8 @@ struct loader {
         SEC_LIMITS,
         SEC_SETTINGS,
         SEC_CIM,
+        SEC_LOG,
+        SEC_METRICS,
         SEC_CAP,
         SEC_RAP,
         SEC_GROUP,
@@ -154,6 +156,8 @@ void config_defaults(struct gw_config *c)
     c->cim_max_body = 1u << 20;
     for (int a = 0; a < AUDIT_COUNT; a++)
         c->audit[a] = true;
+    str_copy(c->log_target, "auto", sizeof c->log_target);
+    c->event_history = 1000;
     struct gw_limits *l = &c->lim;
     l->max_request_line = 4096;
     l->max_header_line = 8192;
@@ -437,6 +441,36 @@ static void kv_settings(struct loader *L, const char *k, const char *v)
     }
 }
 
+static void kv_log(struct loader *L, const char *k, const char *v)
+{
+    struct gw_config *c = L->cfg;
+    if (!strcmp(k, "target")) {
+        if (strcmp(v, "auto") && strcmp(v, "stderr") && strcmp(v, "journal") && strcmp(v, "syslog"))
+            err(L, "target: '%s' is not auto, stderr, journal or syslog", v);
+        else
+            set_str(L, c->log_target, sizeof c->log_target, v);
+    } else if (!strcmp(k, "event-history")) {
+        set_u32(L, &c->event_history, v, 0, 100000);
+    } else {
+        err(L, "unknown key '%s' in [log]", k);
+    }
+}
+
+static void kv_metrics(struct loader *L, const char *k, const char *v)
+{
+    struct gw_config *c = L->cfg;
+    if (!strcmp(k, "listen")) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        if (*v && parse_hostport(v, &ss, &sl) < 0)
+            err(L, "listen: '%s' is not ADDRESS:PORT", v);
+        else
+            set_str(L, c->metrics_listen, sizeof c->metrics_listen, v);
+    } else {
+        err(L, "unknown key '%s' in [metrics]", k);
+    }
+}
+
 static void kv_cim(struct loader *L, const char *k, const char *v)
 {
     struct gw_config *c = L->cfg;
@@ -630,6 +664,10 @@ static void start_section(struct loader *L, char *name)
             L->sec = SEC_SETTINGS;
         else if (!strcmp(name, "cim"))
             L->sec = SEC_CIM;
+        else if (!strcmp(name, "log"))
+            L->sec = SEC_LOG;
+        else if (!strcmp(name, "metrics"))
+            L->sec = SEC_METRICS;
         else {
             err(L, "unknown section [%s]", name);
             L->sec = SEC_UNKNOWN;
@@ -781,6 +819,12 @@ static void parse_text(struct loader *L, const char *text, size_t len)
             break;
         case SEC_CIM:
             kv_cim(L, k, v);
+            break;
+        case SEC_LOG:
+            kv_log(L, k, v);
+            break;
+        case SEC_METRICS:
+            kv_metrics(L, k, v);
             break;
         case SEC_CAP:
             kv_cap(L, k, v);

@@ -98,6 +98,11 @@ struct gw_config {
     char consent_message[1024];
     bool only_consent_capable_clients;
     bool audit[AUDIT_COUNT]; /* which event classes are logged */
+    /* [log] */
+    char log_target[16];    /* auto, stderr, journal, syslog */
+    uint32_t event_history; /* events kept in memory (tsgwctl watch, console) */
+    /* [metrics] */
+    char metrics_listen[128]; /* "" = no /metrics endpoint */
     /* [cap:*] [rap:*] [resource-group:*] */
     struct policy policy;
 };

@@ -1,10 +1,15 @@
 #include "core/log.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "core/event.h"
+#include "core/logsink.h"
 
 static int g_level = LOG_INFO;
 static int g_events = 1;
@@ -24,14 +29,25 @@ int log_get_level(void)
     return g_level;
 }
 
-static void stamp(char *out, size_t n)
+static void stamp_us(char *out, size_t n, uint64_t us)
+{
+    time_t sec = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    size_t k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + k, n - k, ".%03dZ", (int)(us % 1000000 / 1000));
+}
+
+static uint64_t realtime_us(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    size_t k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + k, n - k, ".%03ldZ", (long)(tv.tv_usec / 1000));
+    return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+static void stamp(char *out, size_t n)
+{
+    stamp_us(out, n, realtime_us());
 }
 
 void log_msg(int level, const char *fmt, ...)
@@ -45,21 +61,43 @@ void log_msg(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s tsgwd[%d]: %s: %s\n", ts, (int)getpid(), names[level & 3], msg);
+    char line[2200];
+    snprintf(line, sizeof line, "%s tsgwd[%d]: %s: %s", ts, (int)getpid(), names[level & 3], msg);
+    sink_msg(level, line, msg);
 }
 
 void ev_begin(struct event_line *e, int id)
 {
-    char ts[40];
     memset(e, 0, sizeof *e);
-    stamp(ts, sizeof ts);
-    buf_printf(&e->b, "%s tsgwd[%d]: EVENT %d", ts, (int)getpid(), id);
+    e->id = id;
+    e->time_us = realtime_us();
+    stamp_us(e->time, sizeof e->time, e->time_us);
+    buf_printf(&e->b, "%s tsgwd[%d]: ", e->time, (int)getpid());
+    e->msg_off = buf_len(&e->b);
+    buf_printf(&e->b, "EVENT %d", id);
+}
+
+static void kv_put(struct event_line *e, const char *key, const char *value, bool number)
+{
+    if (e->nfields >= EVENT_MAX_FIELDS)
+        return;
+    if (number)
+        e->number_mask |= 1u << e->nfields;
+    e->nfields++;
+    buf_append(&e->kv, key, strlen(key) + 1);
+    for (const char *p = value; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        buf_put_u8(&e->kv, c < 0x20 || c == 0x7f ? '?' : c);
+    }
+    buf_put_u8(&e->kv, 0);
 }
 
 void ev_str(struct event_line *e, const char *key, const char *value)
 {
+    if (!value)
+        value = "";
     buf_printf(&e->b, " %s=\"", key);
-    for (const char *p = value ? value : ""; *p; p++) {
+    for (const char *p = value; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c == '"' || c == '\\')
             buf_put_u8(&e->b, '\\');
@@ -67,21 +105,56 @@ void ev_str(struct event_line *e, const char *key, const char *value)
         buf_put_u8(&e->b, c < 0x20 || c == 0x7f ? '?' : c);
     }
     buf_put_u8(&e->b, '"');
+    kv_put(e, key, value, false);
 }
 
 void ev_u64(struct event_line *e, const char *key, uint64_t value)
 {
-    buf_printf(&e->b, " %s=\"%llu\"", key, (unsigned long long)value);
+    char v[24];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)value);
+    buf_printf(&e->b, " %s=\"%s\"", key, v);
+    kv_put(e, key, v, true);
+}
+
+/* One allocation: the struct, then the text line, then the key/value strings. */
+static struct event *ev_make(struct event_line *e)
+{
+    size_t ll = buf_len(&e->b), kl = buf_len(&e->kv);
+    struct event *ev = malloc(sizeof *ev + ll + 1 + kl);
+    if (!ev)
+        return NULL;
+    memset(ev, 0, sizeof *ev);
+    ev->refs = 1;
+    ev->id = e->id;
+    ev->time_us = e->time_us;
+    memcpy(ev->time, e->time, sizeof ev->time);
+    char *d = ev->data;
+    if (ll)
+        memcpy(d, buf_data(&e->b), ll);
+    d[ll] = 0;
+    ev->line = d;
+    ev->message = d + e->msg_off;
+    char *kv = d + ll + 1;
+    if (kl)
+        memcpy(kv, buf_data(&e->kv), kl);
+    for (unsigned i = 0; i < e->nfields; i++) {
+        ev->f[i].key = kv;
+        kv += strlen(kv) + 1;
+        ev->f[i].value = kv;
+        kv += strlen(kv) + 1;
+        ev->f[i].number = (e->number_mask >> i) & 1;
+    }
+    ev->nfields = e->nfields;
+    return ev;
 }
 
 void ev_end(struct event_line *e)
 {
-    if (!g_events) {
-        buf_free(&e->b);
-        return;
+    if (g_events) {
+        struct event *ev = ev_make(e);
+        if (ev)
+            event_publish(ev);
     }
-    buf_put_u8(&e->b, '\n');
-    fwrite(buf_data(&e->b), 1, buf_len(&e->b), stderr);
-    fflush(stderr);
     buf_free(&e->b);
+    buf_free(&e->kv);
 }

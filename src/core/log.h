@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/event.h"
 
 enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -32,9 +33,18 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
             log_msg(LOG_DEBUG, __VA_ARGS__);                                                       \
     } while (0)
 
-/* Event builder: ev_begin, any number of ev_str/ev_u64, ev_end (writes one line). */
+/* Event builder: ev_begin, any number of ev_str/ev_u64, ev_end. ev_end hands the event to the
+ * event hub (core/event.h), which writes it to the log target, keeps it in the ring of recent
+ * events and passes it to subscribers. At most EVENT_MAX_FIELDS fields (more are dropped). */
 struct event_line {
-    struct buf b;
+    struct buf b;  /* the text line */
+    struct buf kv; /* key NUL value NUL, per field */
+    int id;
+    uint64_t time_us;
+    char time[32];
+    size_t msg_off; /* where "EVENT <id>" starts in b */
+    unsigned nfields;
+    uint32_t number_mask; /* bit i: field i is a number */
 };
 void ev_begin(struct event_line *e, int id);
 void ev_str(struct event_line *e, const char *key, const char *value);

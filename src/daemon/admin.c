@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/event.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/gateway.h"
@@ -26,6 +27,8 @@
 
 #define ADMIN_DEADLINE_MS 10000
 #define ADMIN_MAX_CLIENTS 64
+#define ADMIN_WATCH_QUEUE 1024          /* events queued per watcher before a gap */
+#define ADMIN_WATCH_OUT_HIGH (64 << 10) /* stop taking events while this much is unsent */
 
 struct admin_client {
     struct io io;
@@ -35,6 +38,8 @@ struct admin_client {
     uid_t uid;
     uint64_t deadline_ms;
     bool responded;
+    struct event_sub *watch; /* "watch": the event stream follows the status line */
+    bool watch_json;
     struct admin_client *next;
 };
 
@@ -189,6 +194,7 @@ static void client_free(struct admin_client *c)
             break;
         }
     gw->nadmin--;
+    event_unsubscribe(c->watch);
     io_del(&gw->loop, &c->io);
     close(c->io.fd);
     buf_free(&c->in);
@@ -244,8 +250,116 @@ void admin_process_line(struct gateway *gw, bool is_admin, unsigned uid, char *l
     respond(out, WBEM_E_INVALID_METHOD, "unknown verb", NULL);
 }
 
+/* ---------- watch: the live event stream ---------- */
+
+static void client_free(struct admin_client *c);
+
+/* Moves queued events into the output while it is below the high mark; a gap (events dropped
+ * because this watcher fell behind) becomes a notice line of its own. */
+static void watch_pump(struct admin_client *c)
+{
+    uint64_t gap;
+    struct event *ev;
+    while (buf_len(&c->out) < ADMIN_WATCH_OUT_HIGH) {
+        ev = event_sub_next(c->watch, &gap);
+        if (gap) {
+            if (c->watch_json)
+                buf_printf(&c->out, "{\"Gap\":%llu}\n", (unsigned long long)gap);
+            else
+                buf_printf(&c->out, "# gap: %llu event(s) dropped (watcher too slow)\n",
+                           (unsigned long long)gap);
+        }
+        if (!ev)
+            break;
+        if (c->watch_json)
+            event_format_json(ev, &c->out);
+        else
+            buf_append_str(&c->out, ev->line);
+        buf_put_u8(&c->out, '\n');
+        event_unref(ev);
+    }
+}
+
+/* Writes what it can; false when the client is gone (freed). */
+static bool watch_flush(struct admin_client *c)
+{
+    for (;;) {
+        watch_pump(c);
+        if (!buf_len(&c->out))
+            break;
+        ssize_t n = send(c->io.fd, buf_data(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            io_set(&c->gw->loop, &c->io, EPOLLIN | EPOLLOUT);
+            return true;
+        }
+        client_free(c);
+        return false;
+    }
+    buf_shrink_if_empty(&c->out);
+    io_set(&c->gw->loop, &c->io, EPOLLIN);
+    return true;
+}
+
+static void watch_wake(void *arg)
+{
+    struct admin_client *c = arg;
+    /* only write when the socket is idle; otherwise EPOLLOUT is armed and drains the queue */
+    if (!buf_len(&c->out))
+        watch_flush(c);
+}
+
+static void watch_on_io(struct admin_client *c, uint32_t events)
+{
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        char tmp[256];
+        ssize_t n = recv(c->io.fd, tmp, sizeof tmp, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            client_free(c);
+            return;
+        }
+    }
+    watch_flush(c);
+}
+
+/* "watch [json]": status line, then one line per event until the client goes away. */
+static bool start_watch(struct admin_client *c, char *line)
+{
+    char copy[64];
+    if (strlen(line) >= sizeof copy)
+        return false;
+    str_copy(copy, line, sizeof copy);
+    char *f[4];
+    int n = mgmt_split(copy, f, 4);
+    if (n < 2 || !f[0] || !f[1] || strcmp(f[0], MGMT_MAGIC) || strcmp(f[1], "watch"))
+        return false;
+    if (!c->admin)
+        return false; /* admin_process_line answers access denied */
+    if (n > 3 || (n == 3 && (!f[2] || (strcmp(f[2], "json") && strcmp(f[2], "text"))))) {
+        respond(&c->out, WBEM_E_INVALID_PARAMETER, "watch [json|text]", NULL);
+        c->responded = true;
+        return true;
+    }
+    c->watch = event_subscribe(ADMIN_WATCH_QUEUE, watch_wake, c);
+    if (!c->watch) {
+        respond(&c->out, WBEM_E_FAILED, "out of memory", NULL);
+        c->responded = true;
+        return true;
+    }
+    c->watch_json = n == 3 && !strcmp(f[2], "json");
+    c->deadline_ms = UINT64_MAX;
+    respond(&c->out, 0, "watching", NULL);
+    log_info("admin: uid %u watches the event stream", (unsigned)c->uid);
+    return true;
+}
+
 static void handle_line(struct admin_client *c, char *line)
 {
+    if (start_watch(c, line))
+        return;
     admin_process_line(c->gw, c->admin, (unsigned)c->uid, line, &c->out);
     c->responded = true;
 }
@@ -270,6 +384,10 @@ static void client_flush(struct admin_client *c)
 static void client_on_io(struct io *io, uint32_t events)
 {
     struct admin_client *c = (struct admin_client *)io;
+    if (c->watch) {
+        watch_on_io(c, events);
+        return;
+    }
     if (c->responded) {
         client_flush(c);
         return;
@@ -288,7 +406,12 @@ static void client_on_io(struct io *io, uint32_t events)
             if (nl) {
                 *nl = 0;
                 handle_line(c, (char *)buf_data(&c->in));
-                client_flush(c);
+                if (c->watch) {
+                    buf_free(&c->in);
+                    watch_flush(c);
+                } else {
+                    client_flush(c);
+                }
                 return;
             }
             continue;
