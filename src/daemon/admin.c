@@ -40,6 +40,7 @@ struct admin_client {
     bool responded;
     struct event_sub *watch; /* "watch": the event stream follows the status line */
     bool watch_json;
+    bool watch_broken; /* a write failed outside its callback: freed by the callback */
     struct admin_client *next;
 };
 
@@ -280,8 +281,10 @@ static void watch_pump(struct admin_client *c)
     }
 }
 
-/* Writes what it can; false when the client is gone (freed). */
-static bool watch_flush(struct admin_client *c)
+/* Writes what it can; false when the client is gone (freed). Outside the client's own callback
+ * (may_free false) a dead peer is not freed here: its socket reports the error to that callback,
+ * so nothing is freed while the loop may still hold an event for it. */
+static bool watch_flush(struct admin_client *c, bool may_free)
 {
     for (;;) {
         watch_pump(c);
@@ -293,6 +296,11 @@ static bool watch_flush(struct admin_client *c)
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            io_set(&c->gw->loop, &c->io, EPOLLIN | EPOLLOUT);
+            return true;
+        }
+        if (!may_free) {
+            c->watch_broken = true;
             io_set(&c->gw->loop, &c->io, EPOLLIN | EPOLLOUT);
             return true;
         }
@@ -308,12 +316,16 @@ static void watch_wake(void *arg)
 {
     struct admin_client *c = arg;
     /* only write when the socket is idle; otherwise EPOLLOUT is armed and drains the queue */
-    if (!buf_len(&c->out))
-        watch_flush(c);
+    if (!buf_len(&c->out) && !c->watch_broken)
+        watch_flush(c, false);
 }
 
 static void watch_on_io(struct admin_client *c, uint32_t events)
 {
+    if (c->watch_broken) {
+        client_free(c);
+        return;
+    }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         char tmp[256];
         ssize_t n = recv(c->io.fd, tmp, sizeof tmp, 0);
@@ -322,7 +334,7 @@ static void watch_on_io(struct admin_client *c, uint32_t events)
             return;
         }
     }
-    watch_flush(c);
+    watch_flush(c, true);
 }
 
 /* "watch [json]": status line, then one line per event until the client goes away. */
@@ -408,7 +420,7 @@ static void client_on_io(struct io *io, uint32_t events)
                 handle_line(c, (char *)buf_data(&c->in));
                 if (c->watch) {
                     buf_free(&c->in);
-                    watch_flush(c);
+                    watch_flush(c, true);
                 } else {
                     client_flush(c);
                 }

@@ -22,6 +22,7 @@
 
 #include "core/log.h"
 #include "daemon/admin.h"
+#include "daemon/ops.h"
 #include "daemon/resolver.h"
 #include "tls/keyproc.h"
 #include "core/util.h"
@@ -832,6 +833,7 @@ static void sweep(struct gateway *gw)
         if (!t->dead)
             tunnel_tick(t, now);
     admin_sweep(gw, now);
+    ops_tick(gw, now);
 }
 
 void gw_reap(struct gateway *gw)
@@ -876,10 +878,15 @@ static void on_signal(struct io *io, uint32_t events)
     struct gateway *gw = (struct gateway *)((char *)io - offsetof(struct gateway, sig_io));
     struct signalfd_siginfo si;
     while (read(io->fd, &si, sizeof si) == sizeof si) {
-        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+            ops_stopping(gw);
             begin_stop(gw);
-        else if (si.ssi_signo == SIGHUP)
+        } else if (si.ssi_signo == SIGHUP) {
+            const struct gw_config *before = gw->cfg;
+            ops_reloading(gw);
             gw_reload(gw);
+            ops_reloaded(gw, gw->cfg != before);
+        }
     }
 }
 
@@ -1123,12 +1130,13 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     if (cfg->run_user[0] && drop_privileges(gw, err, errsz) < 0)
         return -1;
     gw->next_tunnel_id = 1;
-    return 0;
+    return ops_init(gw, err, errsz);
 }
 
 void gw_free(struct gateway *gw)
 {
     resolver_stop(gw);
+    ops_free(gw);
     admin_free(gw);
     authfail_free(gw);
     for (unsigned i = 0; i < gw->nlisteners; i++)

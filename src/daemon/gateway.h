@@ -112,6 +112,7 @@ struct tunnel {
     char cand_name[TUN_MAX_CANDIDATES][256];
     unsigned ncand, cur_cand;
     uint32_t next_channel_id;
+    uint64_t created_ms;  /* monotonic (setup latency metric) */
     uint64_t deadline_ms; /* pairing / setup / connect / close grace */
     uint64_t next_keepalive_ms;
     uint32_t close_status;  /* CLOSE_CHANNEL status we sent */

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/gateway.h"
+#include "daemon/ops.h"
 
 #define MAX_AUTH_ROUNDS 4
 
@@ -180,6 +181,7 @@ void logon_session_clear(struct logon_session *s)
 
 static void log_auth_failure(struct conn *c, const char *user, int code, const char *why)
 {
+    stats_logon(c->logon.scheme, code == 1909 ? LOGON_RATE_LIMITED : LOGON_FAILED);
     if (!gw_event_wanted(c->gw, 201))
         return;
     struct event_line e;
@@ -305,6 +307,7 @@ int logon_http(struct conn *c, const struct http_request *req)
     }
     str_copy(c->who.account, res.identity, sizeof c->who.account);
     str_copy(c->who.method, "NTLM", sizeof c->who.method);
+    stats_logon(c->logon.scheme[0] ? c->logon.scheme : "NTLM", LOGON_OK);
     add_system_groups(&c->who);
     log_info("%s authenticated as %s (NTLM%s%s, workstation \"%s\")", c->peer_str, c->who.account,
              res.had_mic ? ", MIC" : "", res.had_cbt ? ", channel binding" : "", res.workstation);

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/gateway.h"
+#include "daemon/ops.h"
 
 static void usage(FILE *f)
 {
@@ -234,6 +235,7 @@ int main(int argc, char **argv)
         return 1;
     }
     log_info("tsgwd ready");
+    ops_ready(gw);
     int rc = gw_run(gw);
     gw_free(gw);
     free(gw);

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/gateway.h"
+#include "daemon/ops.h"
 #include "tsgu/tsgu.h"
 
 /* ---------- Win32_TSGatewayConnection ---------- */
@@ -80,6 +81,7 @@ static void admin_disconnect(struct gateway *gw, struct reg_entry *e, const char
     struct tunnel *t = e->owner;
     /* event 202 below is the record of it: no second log line per connection */
     t->admin_closed = true;
+    stats_admin_disconnect(method);
     uint64_t dur = (now_ms() - e->connected_ms) / 1000;
     if (!gw_event_wanted(gw, 202))
         goto skip_event;

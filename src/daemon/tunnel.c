@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/gateway.h"
+#include "daemon/ops.h"
 #include "daemon/resolver.h"
 #include "policy/policy.h"
 #include "tsgu/tsgu.h"
@@ -70,7 +71,8 @@ struct tunnel *tunnel_new(struct gateway *gw, struct conn *out, bool websocket)
     t->tio.fd = -1;
     t->tio.cb = target_on_io;
     t->next_channel_id = 1;
-    t->deadline_ms = now_ms() + gw->cfg->lim.setup_ms;
+    t->created_ms = now_ms();
+    t->deadline_ms = t->created_ms + gw->cfg->lim.setup_ms;
     t->pkt_in.cap_limit = 4u * gw->cfg->lim.max_packet;
     t->to_target.cap_limit = (size_t)gw->cfg->lim.relay_buffer + 2u * gw->cfg->lim.max_packet;
     str_copy(t->reg.user, out->who.account, sizeof t->reg.user);
@@ -174,6 +176,12 @@ void tunnel_close(struct tunnel *t, const char *why)
     struct gateway *gw = t->gw;
     t->dead = true;
     log_debug("tunnel %llu closed: %s", (unsigned long long)t->id, why);
+    if (t->target_connected)
+        stats_channel_closed(t->admin_closed        ? 202
+                             : t->session_timed_out ? 307
+                                                    : 303,
+                             t->end_reason[0] ? t->end_reason : why, t->reg.bytes_from_client,
+                             t->reg.bytes_to_client);
     if (t->reg.linked) {
         if (!t->end_reason[0])
             str_copy(t->end_reason, why, sizeof t->end_reason);
@@ -317,6 +325,7 @@ static void channel_opened(struct tunnel *t)
     struct gateway *gw = t->gw;
     t->target_connected = true;
     t->state = TUN_OPEN;
+    stats_channel_open(now_ms() - t->created_ms);
     t->deadline_ms = 0;
     t->reg.channel_id = t->next_channel_id++;
     t->reg.connected_us = now_realtime_us();
