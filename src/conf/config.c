@@ -173,6 +173,7 @@ void config_defaults(struct gw_config *c)
     l->pairing_ms = 30000;
     l->connect_ms = 10000;
     l->close_grace_ms = 1000;
+    l->no_channel_ms = 30000;
     l->keepalive_ms = 30000;
     l->max_unauth_total = 2048;
     l->max_unauth_per_ip = 64;
@@ -384,6 +385,7 @@ static void kv_limits(struct loader *L, const char *k, const char *v)
         {"pairing-timeout", offsetof(struct gw_limits, pairing_ms)},
         {"connect-timeout", offsetof(struct gw_limits, connect_ms)},
         {"close-grace", offsetof(struct gw_limits, close_grace_ms)},
+        {"no-channel-timeout", offsetof(struct gw_limits, no_channel_ms)},
         {"keepalive-interval", offsetof(struct gw_limits, keepalive_ms)},
         {"auth-failure-window", offsetof(struct gw_limits, auth_failure_window_ms)},
         {"auth-block", offsetof(struct gw_limits, auth_block_ms)},

@@ -49,6 +49,7 @@ struct gw_limits {
     uint32_t pairing_ms;        /* legacy OUT waits this long for its IN channel */
     uint32_t connect_ms;        /* target TCP connect */
     uint32_t close_grace_ms;    /* wait for CLOSE_CHANNEL_RESPONSE */
+    uint32_t no_channel_ms;     /* a tunnel whose channel closed waits this long for a new one */
     uint32_t keepalive_ms;      /* server keepalive interval in the data phase */
     uint32_t max_unauth_total;  /* connections not yet authenticated, in total */
     uint32_t max_unauth_per_ip; /* ... per client address */

@@ -112,8 +112,10 @@ struct tunnel {
     char cand_name[TUN_MAX_CANDIDATES][256];
     unsigned ncand, cur_cand;
     uint32_t next_channel_id;
-    uint64_t created_ms;  /* monotonic (setup latency metric) */
-    uint64_t deadline_ms; /* pairing / setup / connect / close grace */
+    uint64_t created_ms;    /* monotonic (setup latency metric) */
+    bool channel_closed;    /* a channel ended and the tunnel waits for a new CHANNEL_CREATE */
+    uint64_t first_open_ms; /* when the tunnel's first channel opened (session timeout) */
+    uint64_t deadline_ms;   /* pairing / setup / connect / close grace */
     uint64_t next_keepalive_ms;
     uint32_t close_status;  /* CLOSE_CHANNEL status we sent */
     bool admin_closed;      /* ended by Disconnect / DisconnectUser / DisconnectProtocol */

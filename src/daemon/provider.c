@@ -104,6 +104,36 @@ skip_event:
     tunnel_begin_close(t, TSGU_CLOSE_CONNECTIONABORTED, "disconnected by an administrator");
 }
 
+/* Tunnels with no open channel -- still in setup, or between a closed channel and a new
+ * CHANNEL_CREATE -- are not in the registry (Win32_TSGatewayConnection lists channels). A
+ * disconnect by user or protocol ends them too (event 202 with ChannelId 0), so that nobody
+ * opens a new channel on a tunnel left behind. user NULL: every such tunnel. */
+static size_t disconnect_channelless(struct gateway *gw, const char *user, const char *method)
+{
+    size_t n = 0;
+    for (struct tunnel *t = gw->tunnels; t; t = t->next) {
+        if (t->dead || t->reg.linked || t->state == TUN_CLOSING)
+            continue;
+        if (user && strcasecmp(t->reg.user, user) != 0)
+            continue;
+        t->admin_closed = true;
+        if (gw_event_wanted(gw, 202)) {
+            struct event_line ev;
+            ev_begin(&ev, 202);
+            ev_str(&ev, "Username", t->reg.user);
+            ev_str(&ev, "IpAddress", t->reg.client_addr);
+            ev_u64(&ev, "TunnelId", t->id);
+            ev_u64(&ev, "ChannelId", 0);
+            ev_str(&ev, "ConnectionProtocol", "HTTP");
+            ev_str(&ev, "Method", method);
+            ev_end(&ev);
+        }
+        tunnel_close(t, "disconnected by an administrator");
+        n++;
+    }
+    return n;
+}
+
 struct collect_ctx {
     struct reg_entry **v;
     size_t n, cap;
@@ -124,16 +154,16 @@ static uint32_t m_disconnect_user(struct gateway *gw, const char *name)
     if (user_split_account(name, dom, sizeof dom, user, sizeof user) < 0)
         return WBEM_E_INVALID_PARAMETER;
     size_t n = reg_find_user(&gw->reg, name, NULL, 0);
-    if (!n)
-        return WBEM_E_NOT_FOUND;
-    struct reg_entry **v = calloc(n, sizeof *v);
-    if (!v)
+    struct reg_entry **v = n ? calloc(n, sizeof *v) : NULL;
+    if (n && !v)
         return WBEM_E_FAILED;
-    n = reg_find_user(&gw->reg, name, v, n);
+    if (n)
+        n = reg_find_user(&gw->reg, name, v, n);
     for (size_t i = 0; i < n; i++)
         admin_disconnect(gw, v[i], "DisconnectUser");
     free(v);
-    return 0;
+    n += disconnect_channelless(gw, name, "DisconnectUser");
+    return n ? 0 : WBEM_E_NOT_FOUND;
 }
 
 static uint32_t m_disconnect_protocol(struct gateway *gw, const char *proto)
@@ -142,17 +172,17 @@ static uint32_t m_disconnect_protocol(struct gateway *gw, const char *proto)
         return WBEM_E_INVALID_METHOD_PARAMETERS;
     if (!str_ieq(proto, "RDP") && !str_ieq(proto, "TS"))
         return WBEM_E_INVALID_PARAMETER;
-    if (!gw->reg.count)
-        return WBEM_E_NOT_FOUND;
     struct collect_ctx cc = {.cap = gw->reg.count};
-    cc.v = calloc(cc.cap, sizeof *cc.v);
-    if (!cc.v)
+    cc.v = cc.cap ? calloc(cc.cap, sizeof *cc.v) : NULL;
+    if (cc.cap && !cc.v)
         return WBEM_E_FAILED;
-    reg_foreach(&gw->reg, collect_all, &cc);
+    if (cc.cap)
+        reg_foreach(&gw->reg, collect_all, &cc);
     for (size_t i = 0; i < cc.n; i++)
         admin_disconnect(gw, cc.v[i], "DisconnectProtocol");
     free(cc.v);
-    return 0;
+    size_t n = cc.n + disconnect_channelless(gw, NULL, "DisconnectProtocol");
+    return n ? 0 : WBEM_E_NOT_FOUND;
 }
 
 /* ---------- configuration classes ---------- */

@@ -229,6 +229,34 @@ void tunnel_reap(struct tunnel *t)
     free(t);
 }
 
+/* The client closed the channel (CLOSE_CHANNEL, answered already): the channel ends -- target
+ * closed, its 303 event, out of the registry -- and the tunnel stays, waiting for a new
+ * CHANNEL_CREATE (MS-TSGU 3.3.5.5) or the client's close, at most no-channel-timeout. */
+static void channel_end(struct tunnel *t, const char *why)
+{
+    struct gateway *gw = t->gw;
+    log_info("tunnel %llu: channel %u closed by the client; the tunnel waits for a new channel",
+             (unsigned long long)t->id, t->reg.channel_id);
+    if (t->reg.linked) {
+        str_copy(t->end_reason, why, sizeof t->end_reason);
+        log_disconnect(t);
+        reg_remove(&gw->reg, &t->reg);
+    }
+    close_target(t);
+    buf_clear(&t->to_target);
+    buf_shrink_if_empty(&t->to_target);
+    t->target_connected = false;
+    t->end_reason[0] = 0;
+    t->reg.channel_id = 0;
+    t->reg.resource[0] = 0;
+    t->reg.port = 0;
+    t->reg.bytes_to_client = t->reg.bytes_from_client = 0;
+    t->ncand = t->cur_cand = 0;
+    t->channel_closed = true;
+    t->state = TUN_AUTHORIZED;
+    t->deadline_ms = now_ms() + gw->cfg->lim.no_channel_ms;
+}
+
 void tunnel_begin_close(struct tunnel *t, uint32_t status, const char *why)
 {
     if (t->dead || t->state == TUN_CLOSING)
@@ -330,6 +358,8 @@ static void channel_opened(struct tunnel *t)
     t->reg.channel_id = t->next_channel_id++;
     t->reg.connected_us = now_realtime_us();
     t->reg.connected_ms = now_ms();
+    if (!t->first_open_ms)
+        t->first_open_ms = t->reg.connected_ms;
     t->reg.last_activity_ms = t->reg.connected_ms;
     str_copy(t->reg.resource, t->cand_name[t->cur_cand], sizeof t->reg.resource);
     const struct sockaddr *sa = (const struct sockaddr *)&t->cand[t->cur_cand];
@@ -691,8 +721,8 @@ static bool dispatch(struct tunnel *t, const struct tsgu_packet *p)
         on_channel_create(t, &p->u.channel_create);
         return !t->dead;
     case TSGU_PKT_DATA:
-        if (st == TUN_CLOSING)
-            return true; /* discarded after our CLOSE_CHANNEL */
+        if (st == TUN_CLOSING || (st == TUN_AUTHORIZED && t->channel_closed))
+            return true; /* discarded after our CLOSE_CHANNEL, or for a channel that ended */
         if (st != TUN_OPEN)
             break;
         on_data(t, p->u.data.data, p->u.data.len);
@@ -703,12 +733,19 @@ static bool dispatch(struct tunnel *t, const struct tsgu_packet *p)
             break;
         return true;
     case TSGU_PKT_CLOSE_CHANNEL:
-        if (st != TUN_OPEN && st != TUN_CLOSING)
+        if (st != TUN_OPEN && st != TUN_CLOSING && !(st == TUN_AUTHORIZED && t->channel_closed))
             break;
         tsgu_put_close_channel_response(&t->gw->scratch, 0);
         emit_scratch(t);
-        tunnel_close(t, "client closed the channel");
-        return false;
+        if (st == TUN_CLOSING) {
+            /* both sides closed: ours was an end of the tunnel (target gone, administrator,
+             * timeout) */
+            tunnel_close(t, t->end_reason[0] ? t->end_reason : "client closed the channel");
+            return false;
+        }
+        if (st == TUN_OPEN)
+            channel_end(t, "client closed the channel");
+        return !t->dead;
     case TSGU_PKT_CLOSE_CHANNEL_RESPONSE:
         if (st != TUN_CLOSING)
             break;
@@ -900,14 +937,24 @@ void tunnel_tick(struct tunnel *t, uint64_t now)
             return;
         case TUN_OPEN:
             break;
+        case TUN_AUTHORIZED:
+            if (t->channel_closed) {
+                log_info("tunnel %llu: no new channel within the no-channel timeout",
+                         (unsigned long long)t->id);
+                tunnel_close(t, "no channel");
+                return;
+            }
+            /* fall through */
         default:
             log_info("tunnel %llu: setup not completed in time", (unsigned long long)t->id);
             tunnel_close(t, "setup timeout");
             return;
         }
     }
+    /* the session timeout counts from the tunnel's first channel: re-creating the channel does
+     * not extend it */
     if (t->state == TUN_OPEN && t->cap && t->cap->session_timeout_s &&
-        now - t->reg.connected_ms >= (uint64_t)t->cap->session_timeout_s * 1000) {
+        now - t->first_open_ms >= (uint64_t)t->cap->session_timeout_s * 1000) {
         /* reauthorization needs cap 0x10, which tsgw does not offer: disconnect either way */
         t->session_timed_out = true;
         tunnel_begin_close(t,

@@ -91,14 +91,14 @@ t = tunnel_to(E.gw, E.creds(), E.echo)
 check(echo_roundtrip(t, 200000), 'echo through the WebSocket tunnel')
 t.send_pkt(close_channel(0))
 check(t.expect(CLOSE_CHANNEL_RESPONSE) is not None, 'CLOSE_CHANNEL_RESPONSE')
-check(t.wait_eof(3)[0], 'EOF after the close')
+check(t.finish(3)[0], 'EOF after the WebSocket Close')
 EOF
 ok "rdgclient: legacy OUT/IN tunnel through tsgwd echoes 200 kB" py legacy_echo <<'EOF'
 t = tunnel_to(E.gw, E.creds(), E.echo, legacy=True)
 check(echo_roundtrip(t, 200000), 'echo through the legacy tunnel')
 t.send_pkt(close_channel(0))
 t.expect(CLOSE_CHANNEL_RESPONSE)
-check(t.wait_eof(3)[0], 'EOF on OUT after the close')
+check(t.finish(3)[0], 'EOF on OUT after the end of the IN body')
 EOF
 ok "rdgclient: EVENT 302 for both transports" \
     bash -c "grep -q 'EVENT 302 .*Transport=\"websocket\"' '$WORK/gw.log' && grep -q 'EVENT 302 .*Transport=\"legacy\"' '$WORK/gw.log'"
@@ -957,7 +957,7 @@ def worker(args):
                 return -1
             t.send_pkt(close_channel(0))
             t.recv_pkt(5)
-            t.wait_eof(5)
+            t.finish(5)
             t.close()
         done += 1
     return done

@@ -751,6 +751,12 @@ class WsTunnel(Tunnel):
     def wait_eof(self, timeout=5.0):
         return self.conn.wait_eof(timeout)
 
+    def finish(self, timeout=5.0):
+        """Ends the tunnel as mstsc does after CLOSE_CHANNEL_RESPONSE: WebSocket Close 1000.
+        Returns wait_eof's (eof, ...) tuple."""
+        self.conn.send(ws_frame(WS_CLOSE, struct.pack('>H', 1000)))
+        return self.conn.wait_eof(timeout)
+
     def close(self):
         self.conn.close()
 
@@ -781,6 +787,11 @@ class LegacyTunnel(Tunnel):
         self.inc.send(b'0\r\n\r\n')
 
     def wait_eof(self, timeout=5.0):
+        return self.out.wait_eof(timeout)
+
+    def finish(self, timeout=5.0):
+        """Ends the tunnel: the last chunk of the IN body. Returns wait_eof's tuple."""
+        self.end_in_body()
         return self.out.wait_eof(timeout)
 
     def close(self):
