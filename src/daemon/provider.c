@@ -117,6 +117,7 @@ static size_t disconnect_channelless(struct gateway *gw, const char *user, const
         if (user && strcasecmp(t->reg.user, user) != 0)
             continue;
         t->admin_closed = true;
+        stats_admin_disconnect(method);
         if (gw_event_wanted(gw, 202)) {
             struct event_line ev;
             ev_begin(&ev, 202);

@@ -237,6 +237,8 @@ static void channel_end(struct tunnel *t, const char *why)
     struct gateway *gw = t->gw;
     log_info("tunnel %llu: channel %u closed by the client; the tunnel waits for a new channel",
              (unsigned long long)t->id, t->reg.channel_id);
+    if (t->target_connected)
+        stats_channel_closed(303, why, t->reg.bytes_from_client, t->reg.bytes_to_client);
     if (t->reg.linked) {
         str_copy(t->end_reason, why, sizeof t->end_reason);
         log_disconnect(t);
