@@ -182,6 +182,14 @@ void config_defaults(struct gw_config *c)
     l->auth_failures = 5;
     l->auth_failure_window_ms = 60000;
     l->auth_block_ms = 30000;
+    l->ipv6_prefix = 64;
+    l->unauth_high_water = 0;
+    l->pressure_tls_ms = 3000;
+    l->pressure_auth_ms = 5000;
+    l->auth_failures_account = 20;
+    l->auth_failures_address = 100;
+    l->auth_block_max_ms = 900000;
+    l->handshakes_per_turn = 64;
 }
 
 int config_parse_duration_ms(const char *s, uint32_t unit_ms, uint32_t *out)
@@ -374,6 +382,13 @@ static void kv_limits(struct loader *L, const char *k, const char *v)
         {"max-tunnels", offsetof(struct gw_limits, max_tunnels), 0, 10000000},
         {"relay-buffer", offsetof(struct gw_limits, relay_buffer), 65536, 67108864},
         {"auth-failures", offsetof(struct gw_limits, auth_failures), 1, 1000000},
+        {"ipv6-prefix", offsetof(struct gw_limits, ipv6_prefix), 1, 128},
+        {"unauthenticated-high-water", offsetof(struct gw_limits, unauth_high_water), 0, 1000000},
+        {"auth-failures-per-account", offsetof(struct gw_limits, auth_failures_account), 1,
+         1000000},
+        {"auth-failures-per-address", offsetof(struct gw_limits, auth_failures_address), 1,
+         1000000},
+        {"handshakes-per-turn", offsetof(struct gw_limits, handshakes_per_turn), 1, 100000},
     };
     static const struct {
         const char *key;
@@ -389,6 +404,9 @@ static void kv_limits(struct loader *L, const char *k, const char *v)
         {"keepalive-interval", offsetof(struct gw_limits, keepalive_ms)},
         {"auth-failure-window", offsetof(struct gw_limits, auth_failure_window_ms)},
         {"auth-block", offsetof(struct gw_limits, auth_block_ms)},
+        {"pressure-tls-handshake-timeout", offsetof(struct gw_limits, pressure_tls_ms)},
+        {"pressure-auth-timeout", offsetof(struct gw_limits, pressure_auth_ms)},
+        {"auth-block-max", offsetof(struct gw_limits, auth_block_max_ms)},
     };
     for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
         if (!strcmp(k, sizes[i].key)) {

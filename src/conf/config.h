@@ -58,6 +58,15 @@ struct gw_limits {
     uint32_t auth_failures;     /* failed logons from one address within the window ... */
     uint32_t auth_failure_window_ms;
     uint32_t auth_block_ms; /* ... block that address's logons this long */
+    /* floods (docs/limits.md "Pressure") */
+    uint32_t ipv6_prefix;           /* IPv6 clients are counted by this prefix length */
+    uint32_t unauth_high_water;     /* above this many unauthenticated: short deadlines (0 = 3/4) */
+    uint32_t pressure_tls_ms;       /* tls-handshake-timeout above the high-water mark */
+    uint32_t pressure_auth_ms;      /* auth-timeout above the high-water mark */
+    uint32_t auth_failures_account; /* failures for one account from any address -> block */
+    uint32_t auth_failures_address; /* failures from one address, any account -> block */
+    uint32_t auth_block_max_ms;     /* blocks double each time up to this */
+    uint32_t handshakes_per_turn;   /* TLS handshake steps per loop turn */
 };
 
 struct gw_config {

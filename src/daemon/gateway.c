@@ -173,65 +173,6 @@ void conn_mark_ready(struct conn *c)
     c->gw->ready = c;
 }
 
-/* Unauthenticated connections per client address: a small hash of counters, so the
- * per-address cap costs a lookup at accept, not a walk over every connection. */
-struct unauth_count {
-    char addr[64];
-    unsigned n;
-    struct unauth_count *next;
-};
-
-static unsigned addr_bucket(const char *addr)
-{
-    uint32_t h = 2166136261u;
-    for (; *addr; addr++)
-        h = (h ^ (uint8_t)*addr) * 16777619u;
-    return h % UNAUTH_BUCKETS;
-}
-
-static struct unauth_count **unauth_slot(struct gateway *gw, const char *addr)
-{
-    struct unauth_count **pp = &gw->unauth_by_addr[addr_bucket(addr)];
-    while (*pp && strcmp((*pp)->addr, addr) != 0)
-        pp = &(*pp)->next;
-    return pp;
-}
-
-static unsigned unauth_from(struct gateway *gw, const char *addr)
-{
-    struct unauth_count *u = *unauth_slot(gw, addr);
-    return u ? u->n : 0;
-}
-
-static bool unauth_take(struct conn *c)
-{
-    struct unauth_count **pp = unauth_slot(c->gw, c->peer_str);
-    if (!*pp) {
-        *pp = calloc(1, sizeof **pp);
-        if (!*pp)
-            return false;
-        str_copy((*pp)->addr, c->peer_str, sizeof(*pp)->addr);
-    }
-    (*pp)->n++;
-    c->counted_unauth = true;
-    c->gw->nunauth++;
-    return true;
-}
-
-static void unauth_release(struct conn *c)
-{
-    if (!c->counted_unauth)
-        return;
-    c->counted_unauth = false;
-    c->gw->nunauth--;
-    struct unauth_count **pp = unauth_slot(c->gw, c->peer_str);
-    if (*pp && --(*pp)->n == 0) {
-        struct unauth_count *u = *pp;
-        *pp = u->next;
-        free(u);
-    }
-}
-
 void conn_close(struct conn *c, const char *why)
 {
     if (c->dead)
@@ -240,7 +181,7 @@ void conn_close(struct conn *c, const char *why)
     log_debug("connection from %s closed: %s", c->peer_str, why);
     c->dead = true;
     c->phase = CONN_DEAD;
-    unauth_release(c);
+    preauth_release(c);
     io_del(&gw->loop, &c->io);
     if (c->ssl && !c->close_after_flush)
         tls_shutdown(c->ssl);
@@ -269,6 +210,7 @@ static void conn_free(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     gw->nconns--;
+    preauth_forget(c);
     if (c->ssl)
         tls_conn_free(c->ssl);
     close(c->io.fd);
@@ -355,13 +297,16 @@ static void conn_read(struct conn *c)
         buf_shrink_if_empty(&c->in);
 }
 
-static void conn_handshake(struct conn *c)
+void conn_handshake(struct conn *c)
 {
     int r = tls_handshake(c->ssl);
     c->want_write_for_read = false;
     if (r == 1) {
+        const struct gw_limits *l = &c->gw->cfg->lim;
         c->phase = CONN_HTTP;
-        c->deadline_ms = now_ms() + c->gw->cfg->lim.auth_ms;
+        c->phase_start_ms = now_ms();
+        c->deadline_ms = preauth_deadline(c->gw, l->auth_ms, l->pressure_auth_ms);
+        preauth_progress(c, PA_HTTP);
         conn_update_io(c);
         conn_read(c);
         return;
@@ -383,7 +328,8 @@ static void conn_on_io(struct io *io, uint32_t events)
     if (c->dead)
         return;
     if (c->phase == CONN_TLS) {
-        conn_handshake(c);
+        if (preauth_handshake_turn(c))
+            conn_handshake(c);
         return;
     }
     if (events & EPOLLOUT || c->want_read_for_write)
@@ -610,7 +556,7 @@ static void handle_request(struct conn *c)
             return;
         }
         c->authed = true;
-        unauth_release(c);
+        preauth_release(c);
     }
     const char *upgrade = http_request_header(req, "Upgrade");
     const char *connection = http_request_header(req, "Connection");
@@ -763,11 +709,10 @@ static void on_accept(struct io *io, uint32_t events)
                 log_warn("accept on %s: %s", L->addr, strerror(errno));
             return;
         }
-        char addr[64];
+        char addr[64], key[ADDRKEY_MAX];
         sockaddr_to_str((struct sockaddr *)&ss, addr, sizeof addr);
-        if (gw->stopping || gw->nunauth >= gw->cfg->lim.max_unauth_total ||
-            unauth_from(gw, addr) >= gw->cfg->lim.max_unauth_per_ip) {
-            log_warn("refusing connection from %s: too many unauthenticated connections", addr);
+        addr_key((struct sockaddr *)&ss, gw->cfg->lim.ipv6_prefix, key, sizeof key);
+        if (!preauth_admit(gw, key)) {
             close(fd);
             continue;
         }
@@ -781,6 +726,7 @@ static void on_accept(struct io *io, uint32_t events)
         c->gw = gw;
         conn_attach_fd(c, fd);
         str_copy(c->peer_str, addr, sizeof c->peer_str);
+        str_copy(c->addr_key, key, sizeof c->addr_key);
         c->cim = L->cim;
         c->ssl = tls_accept_new(L->cim && gw->cim_tls.ctx ? &gw->cim_tls : &gw->tls, fd);
         c->in.cap_limit = (size_t)gw->cfg->lim.max_header_bytes + READ_CHUNK * 2;
@@ -792,8 +738,11 @@ static void on_accept(struct io *io, uint32_t events)
             continue;
         }
         c->phase = CONN_TLS;
-        c->deadline_ms = now_ms() + gw->cfg->lim.tls_handshake_ms;
-        if (!unauth_take(c)) {
+        c->phase_start_ms = now_ms();
+        c->deadline_ms =
+            preauth_deadline(gw, gw->cfg->lim.tls_handshake_ms, gw->cfg->lim.pressure_tls_ms);
+        if (!preauth_take(c)) {
+            gw->flood.preauth_refused++;
             tls_conn_free(c->ssl);
             http_parser_free(&c->hp);
             close(fd);
@@ -816,8 +765,12 @@ static void sweep(struct gateway *gw)
 {
     uint64_t now = now_ms();
     for (struct conn *c = gw->conns; c; c = c->next) {
+        if (!c->dead)
+            preauth_sweep_conn(c, now);
         if (c->dead || !c->deadline_ms || now < c->deadline_ms)
             continue;
+        if (c->counted_unauth && !c->close_after_flush)
+            gw->flood.preauth_expired++;
         if (c->close_after_flush) {
             conn_close(c, "flush timeout");
         } else if (c->phase == CONN_TLS) {
@@ -966,7 +919,7 @@ int gw_run(struct gateway *gw)
 {
     uint64_t next_sweep = now_ms() + 250;
     for (;;) {
-        int timeout = gw->ready ? 0 : 250;
+        int timeout = gw->ready || gw->hs_head ? 0 : 250;
         int r = loop_run_once(&gw->loop, timeout);
         if (r < 0) {
             log_error("epoll_wait: %s", strerror(-r));
@@ -974,6 +927,7 @@ int gw_run(struct gateway *gw)
         }
         /* signals */
         gw_run_ready(gw);
+        preauth_run_handshakes(gw);
         gw_flush_deferred(gw);
         uint64_t now = now_ms();
         if (now >= next_sweep) {
@@ -1059,7 +1013,7 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     gw->admin_io.fd = -1;
     str_copy(gw->config_path, config_path, sizeof gw->config_path);
     gw->cfg = config_new();
-    if (!gw->cfg) {
+    if (!gw->cfg || preauth_init(gw) < 0) {
         snprintf(err, errsz, "out of memory");
         return -1;
     }
@@ -1139,6 +1093,7 @@ void gw_free(struct gateway *gw)
     ops_free(gw);
     admin_free(gw);
     authfail_free(gw);
+    preauth_free(gw);
     for (unsigned i = 0; i < gw->nlisteners; i++)
         if (gw->listeners[i].io.fd >= 0)
             close(gw->listeners[i].io.fd);

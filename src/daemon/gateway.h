@@ -17,17 +17,17 @@
 #include "conf/config.h"
 #include "daemon/logon.h"
 #include "core/buf.h"
+#include "daemon/preauth.h"
+#include "guard/addrkey.h"
+#include "guard/preauth_table.h"
 #include "http/http.h"
 #include "net/loop.h"
 #include "registry/registry.h"
 #include "tls/tls.h"
 #include "websocket/ws.h"
 
-#define UNAUTH_BUCKETS 256
-
 struct tunnel;
 struct gateway;
-struct unauth_count;
 struct admin_client;
 
 enum conn_phase {
@@ -60,8 +60,13 @@ struct conn {
     bool cim;         /* accepted on the CIM-XML listener */
     size_t body_need; /* CONN_CIM_BODY: bytes of body expected */
     char peer_str[64];
-    uint64_t deadline_ms; /* 0 = none */
-    bool counted_unauth;
+    char addr_key[ADDRKEY_MAX]; /* per-address accounting key (IPv6: the prefix) */
+    uint64_t deadline_ms;       /* 0 = none */
+    uint64_t phase_start_ms;    /* accept, then TLS established (pre-auth deadlines) */
+    bool counted_unauth;        /* holds a pre-auth slot (pa) */
+    struct pa_entry pa;
+    bool hs_queued; /* waiting for a TLS handshake turn (preauth.c) */
+    struct conn *hs_next, *hs_prev;
     bool close_after_flush;
     bool want_read_for_write; /* SSL_write asked for readability */
     bool want_write_for_read; /* SSL_read asked for writability */
@@ -169,7 +174,12 @@ struct gateway {
     uint64_t next_tunnel_id;
     uint32_t nconns, nunauth, ntunnels, nactive; /* nactive: counted against max-connections */
     struct buf scratch;
-    struct unauth_count *unauth_by_addr[UNAUTH_BUCKETS];
+    struct pa_table preauth;  /* pre-auth slots by address key (preauth.c) */
+    struct flood_stats flood; /* counters for monitoring */
+    uint32_t evicted_since_log;
+    uint64_t evict_logged_ms;
+    struct conn *hs_head, *hs_tail; /* TLS handshakes waiting for a turn */
+    uint32_t hs_budget;
     struct authfail *authfails; /* most recent first */
     uint32_t nauthfails;
     struct io admin_io;
@@ -186,6 +196,8 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
 int gw_run(struct gateway *gw);
 void gw_free(struct gateway *gw);
 void conn_close(struct conn *c, const char *why);
+/* Runs a TLS handshake step (called when the handshake budget allows). */
+void conn_handshake(struct conn *c);
 /* Sets the connection's socket and event callback (what accept does). */
 void conn_attach_fd(struct conn *c, int fd);
 /* Processes the bytes waiting in c->in for the connection's current phase. */

@@ -281,6 +281,7 @@ int logon_http(struct conn *c, const struct http_request *req)
                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: %s %s\r\nContent-Length: "
                    "0\r\n\r\n",
                    s->scheme, b64);
+        preauth_progress(c, PA_AUTH);
         conn_flush(c);
         return 0;
     }

@@ -326,7 +326,7 @@ class Conn:
     def __init__(self, port, host='127.0.0.1', source=None, timeout=10.0, tls=True,
                  handshake=True, rcvbuf=None):
         global _CTX
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         s.settimeout(timeout)
         if rcvbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
