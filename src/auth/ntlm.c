@@ -23,7 +23,7 @@
 
 /* Context state; the low byte is the phase, ST_F_TIMESTAMP records that the CHALLENGE carried an
  * MsvAvTimestamp (so the AUTHENTICATE must echo it). */
-enum { ST_INIT = 0, ST_CHALLENGED = 1, ST_SPENT = 2 };
+enum { ST_INIT = 0, ST_CHALLENGED = 1, ST_SPENT = 2, ST_PASSTHROUGH = 3 };
 #define ST_PHASE_MASK 0xff
 #define ST_F_TIMESTAMP 0x100
 
@@ -578,105 +578,92 @@ struct auth_keys {
     char identity[NTLM_NAME_MAX];
 };
 
-static int verify_authenticate(const struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
-                               const uint8_t *msg, size_t len, uint64_t now_ms,
-                               const uint8_t (*cbt)[16], unsigned ncbt, ntlm_lookup_fn lookup,
-                               void *lookup_ctx, struct ntlm_result *res, struct auth_keys *k)
+/* An AUTHENTICATE message split into its parts (steps 1-4). */
+struct parsed_auth {
+    struct secbuf lm, nt, dom, user, ws, key;
+    bool key_exch, mic_present;
+    struct av_info ai;
+    const uint8_t *proof, *blob;
+    size_t blob_len;
+};
+
+/* Steps 1-4: structure, bounds, flags, the NTLMv2 blob. Fills res's names as sent. */
+static int parse_authenticate(const struct ntlm_ctx *c, const uint8_t *msg, size_t len,
+                              struct ntlm_result *res, struct parsed_auth *pa)
 {
     /* Step 1: structure and bounds. */
     if (!msg || len < AUTH_HEADER_MIN || len > NTLM_MAX_MESSAGE)
         return NTLM_ERR_MALFORMED;
     if (memcmp(msg, ntlmssp_sig, 8) != 0 || rd32(msg + 8) != 3)
         return NTLM_ERR_MALFORMED;
-    struct secbuf lm, nt, dom, user, ws, key;
-    if (read_secbuf(msg, len, 12, AUTH_HEADER_MIN, &lm) < 0 ||
-        read_secbuf(msg, len, 20, AUTH_HEADER_MIN, &nt) < 0 ||
-        read_secbuf(msg, len, 28, AUTH_HEADER_MIN, &dom) < 0 ||
-        read_secbuf(msg, len, 36, AUTH_HEADER_MIN, &user) < 0 ||
-        read_secbuf(msg, len, 44, AUTH_HEADER_MIN, &ws) < 0 ||
-        read_secbuf(msg, len, 52, AUTH_HEADER_MIN, &key) < 0)
+    if (read_secbuf(msg, len, 12, AUTH_HEADER_MIN, &pa->lm) < 0 ||
+        read_secbuf(msg, len, 20, AUTH_HEADER_MIN, &pa->nt) < 0 ||
+        read_secbuf(msg, len, 28, AUTH_HEADER_MIN, &pa->dom) < 0 ||
+        read_secbuf(msg, len, 36, AUTH_HEADER_MIN, &pa->user) < 0 ||
+        read_secbuf(msg, len, 44, AUTH_HEADER_MIN, &pa->ws) < 0 ||
+        read_secbuf(msg, len, 52, AUTH_HEADER_MIN, &pa->key) < 0)
         return NTLM_ERR_MALFORMED;
-    if (dom.len % 2 || user.len % 2 || ws.len % 2)
+    if (pa->dom.len % 2 || pa->user.len % 2 || pa->ws.len % 2)
         return NTLM_ERR_MALFORMED;
     /* Names as sent, for the caller's logs even when the logon fails. */
-    if (utf16le_to_utf8(msg + dom.off, dom.len, res->domain, sizeof res->domain) < 0 ||
-        utf16le_to_utf8(msg + user.off, user.len, res->user, sizeof res->user) < 0 ||
-        utf16le_to_utf8(msg + ws.off, ws.len, res->workstation, sizeof res->workstation) < 0)
+    if (utf16le_to_utf8(msg + pa->dom.off, pa->dom.len, res->domain, sizeof res->domain) < 0 ||
+        utf16le_to_utf8(msg + pa->user.off, pa->user.len, res->user, sizeof res->user) < 0 ||
+        utf16le_to_utf8(msg + pa->ws.off, pa->ws.len, res->workstation, sizeof res->workstation) <
+            0)
         return NTLM_ERR_MALFORMED;
 
     /* Step 2: flags. */
     uint32_t af = rd32(msg + 60);
     if (!(af & NTLMSSP_NEGOTIATE_UNICODE) || (af & NTLMSSP_NEGOTIATE_ANONYMOUS))
         return NTLM_ERR_UNSUPPORTED;
-    bool key_exch = (af & NTLMSSP_NEGOTIATE_KEY_EXCH) != 0;
-    if (key_exch && (key.len != 16 || !(c->flags & NTLMSSP_NEGOTIATE_KEY_EXCH)))
+    pa->key_exch = (af & NTLMSSP_NEGOTIATE_KEY_EXCH) != 0;
+    if (pa->key_exch && (pa->key.len != 16 || !(c->flags & NTLMSSP_NEGOTIATE_KEY_EXCH)))
         return NTLM_ERR_MALFORMED;
-    if (!key_exch && key.len != 0)
+    if (!pa->key_exch && pa->key.len != 0)
         return NTLM_ERR_MALFORMED;
 
     /* Step 3: no anonymous, no LM/NTLMv1/NTLM2 (the LM response is never looked at). */
-    if (user.len == 0 || nt.len == 0)
+    if (pa->user.len == 0 || pa->nt.len == 0)
         return NTLM_ERR_UNSUPPORTED;
-    if (nt.len < NTLMV2_RESPONSE_MIN)
+    if (pa->nt.len < NTLMV2_RESPONSE_MIN)
         return NTLM_ERR_UNSUPPORTED;
 
     /* Step 4: the NTLMv2 blob, hashed later exactly as received. */
-    const uint8_t *proof = msg + nt.off;
-    const uint8_t *blob = proof + 16;
-    size_t blob_len = nt.len - 16;
-    if (blob[0] != 1 || blob[1] != 1)
+    pa->proof = msg + pa->nt.off;
+    pa->blob = pa->proof + 16;
+    pa->blob_len = pa->nt.len - 16;
+    if (pa->blob[0] != 1 || pa->blob[1] != 1)
         return NTLM_ERR_MALFORMED;
-    struct av_info ai;
-    if (parse_av_pairs(blob + NTLMV2_BLOB_AV_OFFSET, blob_len - NTLMV2_BLOB_AV_OFFSET, &ai) < 0)
+    if (parse_av_pairs(pa->blob + NTLMV2_BLOB_AV_OFFSET, pa->blob_len - NTLMV2_BLOB_AV_OFFSET,
+                       &pa->ai) < 0)
         return NTLM_ERR_MALFORMED;
-    bool mic_present = ai.has_flags && (ai.flags & AV_FLAG_MIC_PRESENT);
-    res->had_mic = mic_present;
-    if (mic_present) {
+    pa->mic_present = pa->ai.has_flags && (pa->ai.flags & AV_FLAG_MIC_PRESENT);
+    res->had_mic = pa->mic_present;
+    if (pa->mic_present) {
         /* The MIC occupies bytes 72..87: no payload may overlap it. */
-        const struct secbuf *all[6] = {&lm, &nt, &dom, &user, &ws, &key};
+        const struct secbuf *all[6] = {&pa->lm, &pa->nt, &pa->dom, &pa->user, &pa->ws, &pa->key};
         if (len < AUTH_HEADER_WITH_MIC)
             return NTLM_ERR_MALFORMED;
         for (int i = 0; i < 6; i++)
             if (all[i]->len && all[i]->off < AUTH_HEADER_WITH_MIC)
                 return NTLM_ERR_MALFORMED;
     }
+    return NTLM_OK;
+}
 
-    /* Step 5: account lookup; an unknown user goes through the same work with a random hash
-     * and fails at the end, so that the reply and its timing do not tell the two apart. */
-    bool found =
-        lookup(lookup_ctx, res->domain, res->user, k->nthash, k->identity, sizeof k->identity) == 0;
-    k->identity[sizeof k->identity - 1] = 0;
-    if (!found && RAND_bytes(k->nthash, 16) != 1)
-        memset(k->nthash, 0xA5, 16);
-
-    /* Steps 6-7: NTOWFv2 with the domain as sent, and (SHOULD in the spec) with an empty
-     * domain for clients that hashed a NIL domain. Both are always computed. */
-    const uint8_t *srv_chal = c->server_challenge;
-    struct piece pv[2] = {{srv_chal, 8}, {blob, blob_len}};
-    if (ntowfv2_utf16(k->nthash, msg + user.off, user.len, msg + dom.off, dom.len, k->ntowf[0]) <
-            0 ||
-        hmac_md5_pieces(k->ntowf[0], 16, pv, 2, k->proof[0]) < 0 ||
-        ntowfv2_utf16(k->nthash, msg + user.off, user.len, NULL, 0, k->ntowf[1]) < 0 ||
-        hmac_md5_pieces(k->ntowf[1], 16, pv, 2, k->proof[1]) < 0)
-        return NTLM_ERR_INTERNAL;
-    bool m0 = CRYPTO_memcmp(k->proof[0], proof, 16) == 0;
-    bool m1 = dom.len != 0 && CRYPTO_memcmp(k->proof[1], proof, 16) == 0;
-    if (!found || !(m0 || m1))
-        return NTLM_ERR_BAD_CREDENTIALS;
-    const uint8_t *ntowf = m0 ? k->ntowf[0] : k->ntowf[1];
-
-    /* Steps 8-9: SessionBaseKey = KeyExchangeKey (NTLMv2); ExportedSessionKey. */
-    if (ntlm_hmac_md5(ntowf, 16, proof, 16, NULL, 0, k->sbk) < 0)
-        return NTLM_ERR_INTERNAL;
-    if (key_exch) {
-        memcpy(k->esk, msg + key.off, 16);
+/* Steps 8-10: ExportedSessionKey from SessionBaseKey, then the MIC over NEGOTIATE || CHALLENGE ||
+ * AUTHENTICATE with the MIC field zeroed. */
+static int check_mic(const struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
+                     const uint8_t *msg, size_t len, const struct parsed_auth *pa,
+                     struct auth_keys *k)
+{
+    if (pa->key_exch) {
+        memcpy(k->esk, msg + pa->key.off, 16);
         ntlm_rc4(k->sbk, k->esk, 16);
     } else {
         memcpy(k->esk, k->sbk, 16);
     }
-
-    /* Step 10: MIC over NEGOTIATE || CHALLENGE || AUTHENTICATE with the MIC field zeroed. */
-    if (mic_present) {
+    if (pa->mic_present) {
         static const uint8_t zero16[16] = {0};
         struct piece mv[5] = {
             {c->negotiate, c->negotiate_len},
@@ -692,11 +679,19 @@ static int verify_authenticate(const struct ntlm_ctx *c, const struct ntlm_serve
     } else if (cfg->require_mic) {
         return NTLM_ERR_MIC;
     }
+    return NTLM_OK;
+}
 
+/* Steps 11, 13, 14: timestamp and challenge age, channel binding, target name. */
+static int check_context(const struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
+                         const struct parsed_auth *pa, uint64_t now_ms, const uint8_t (*cbt)[16],
+                         unsigned ncbt, struct ntlm_result *res)
+{
+    const struct av_info *ai = &pa->ai;
     /* Step 11: the timestamp we sent must come back unchanged (in the AV pair and in the blob
      * header), and the challenge must still be young. No clock comparison is needed. */
     if (c->state & ST_F_TIMESTAMP) {
-        if (!ai.has_ts || ai.ts != c->timestamp || rd64(blob + 8) != c->timestamp)
+        if (!ai->has_ts || ai->ts != c->timestamp || rd64(pa->blob + 8) != c->timestamp)
             return NTLM_ERR_EXPIRED;
     }
     uint64_t lifetime_ms =
@@ -707,16 +702,16 @@ static int verify_authenticate(const struct ntlm_ctx *c, const struct ntlm_serve
 
     /* Step 13: channel binding. All-zero means "none". */
     bool cb_sent = false;
-    if (ai.cb) {
+    if (ai->cb) {
         uint8_t acc = 0;
         for (int i = 0; i < 16; i++)
-            acc |= ai.cb[i];
+            acc |= ai->cb[i];
         cb_sent = acc != 0;
     }
     if (cb_sent && ncbt > 0) {
         bool match = false;
         for (unsigned i = 0; i < ncbt; i++)
-            match |= CRYPTO_memcmp(ai.cb, cbt[i], 16) == 0;
+            match |= CRYPTO_memcmp(ai->cb, cbt[i], 16) == 0;
         if (!match)
             return NTLM_ERR_CBT;
         res->had_cbt = true;
@@ -727,15 +722,64 @@ static int verify_authenticate(const struct ntlm_ctx *c, const struct ntlm_serve
 
     /* Step 14: MsvAvTargetName must name this gateway over HTTP. */
     if (cfg->spn_hosts) {
-        if (ai.target && ai.target_len > 0) {
+        if (ai->target && ai->target_len > 0) {
             char spn[2 * NTLM_NAME_MAX];
-            if (utf16le_to_utf8(ai.target, ai.target_len, spn, sizeof spn) < 0 ||
+            if (utf16le_to_utf8(ai->target, ai->target_len, spn, sizeof spn) < 0 ||
                 !spn_accepted(cfg, spn))
                 return NTLM_ERR_TARGET;
         } else if (cfg->require_spn) {
             return NTLM_ERR_TARGET;
         }
     }
+    return NTLM_OK;
+}
+
+static int verify_authenticate(const struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
+                               const uint8_t *msg, size_t len, uint64_t now_ms,
+                               const uint8_t (*cbt)[16], unsigned ncbt, ntlm_lookup_fn lookup,
+                               void *lookup_ctx, struct ntlm_result *res, struct auth_keys *k)
+{
+    struct parsed_auth pa;
+    memset(&pa, 0, sizeof pa);
+    int r = parse_authenticate(c, msg, len, res, &pa);
+    if (r != NTLM_OK)
+        return r;
+
+    /* Step 5: account lookup; an unknown user goes through the same work with a random hash
+     * and fails at the end, so that the reply and its timing do not tell the two apart. */
+    bool found =
+        lookup(lookup_ctx, res->domain, res->user, k->nthash, k->identity, sizeof k->identity) == 0;
+    k->identity[sizeof k->identity - 1] = 0;
+    if (!found && RAND_bytes(k->nthash, 16) != 1)
+        memset(k->nthash, 0xA5, 16);
+
+    /* Steps 6-7: NTOWFv2 with the domain as sent, and (SHOULD in the spec) with an empty
+     * domain for clients that hashed a NIL domain. Both are always computed. */
+    const uint8_t *srv_chal = c->server_challenge;
+    struct piece pv[2] = {{srv_chal, 8}, {pa.blob, pa.blob_len}};
+    if (ntowfv2_utf16(k->nthash, msg + pa.user.off, pa.user.len, msg + pa.dom.off, pa.dom.len,
+                      k->ntowf[0]) < 0 ||
+        hmac_md5_pieces(k->ntowf[0], 16, pv, 2, k->proof[0]) < 0 ||
+        ntowfv2_utf16(k->nthash, msg + pa.user.off, pa.user.len, NULL, 0, k->ntowf[1]) < 0 ||
+        hmac_md5_pieces(k->ntowf[1], 16, pv, 2, k->proof[1]) < 0)
+        return NTLM_ERR_INTERNAL;
+    bool m0 = CRYPTO_memcmp(k->proof[0], pa.proof, 16) == 0;
+    bool m1 = pa.dom.len != 0 && CRYPTO_memcmp(k->proof[1], pa.proof, 16) == 0;
+    if (!found || !(m0 || m1))
+        return NTLM_ERR_BAD_CREDENTIALS;
+    const uint8_t *ntowf = m0 ? k->ntowf[0] : k->ntowf[1];
+
+    /* Steps 8-10: SessionBaseKey = KeyExchangeKey (NTLMv2); ExportedSessionKey; MIC. */
+    if (ntlm_hmac_md5(ntowf, 16, pa.proof, 16, NULL, 0, k->sbk) < 0)
+        return NTLM_ERR_INTERNAL;
+    r = check_mic(c, cfg, msg, len, &pa, k);
+    if (r != NTLM_OK)
+        return r;
+
+    /* Steps 11-14. */
+    r = check_context(c, cfg, &pa, now_ms, cbt, ncbt, res);
+    if (r != NTLM_OK)
+        return r;
 
     /* Step 15. */
     memcpy(res->identity, k->identity, sizeof res->identity);
@@ -764,6 +808,70 @@ int ntlm_accept_authenticate(struct ntlm_ctx *c, const struct ntlm_server_config
     int r = verify_authenticate(c, cfg, msg, len, now_ms, cbt, ncbt, lookup, lookup_ctx, res, &k);
     OPENSSL_cleanse(&k, sizeof k);
     ctx_spend(c);
+    return r;
+}
+
+int ntlm_passthrough_begin(struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
+                           const uint8_t *msg, size_t len, uint64_t now_ms,
+                           const uint8_t (*cbt)[16], unsigned ncbt, struct ntlm_passthrough *pt,
+                           struct ntlm_result *res)
+{
+    if (res)
+        memset(res, 0, sizeof *res);
+    if (!c)
+        return NTLM_ERR_INTERNAL;
+    if ((c->state & ST_PHASE_MASK) != ST_CHALLENGED) {
+        ctx_spend(c);
+        return NTLM_ERR_STATE;
+    }
+    if (!cfg || !pt || !res || (ncbt && !cbt)) {
+        ctx_spend(c);
+        return NTLM_ERR_INTERNAL;
+    }
+    struct parsed_auth pa;
+    memset(&pa, 0, sizeof pa);
+    int r = parse_authenticate(c, msg, len, res, &pa);
+    if (r == NTLM_OK)
+        r = check_context(c, cfg, &pa, now_ms, cbt, ncbt, res);
+    if (r == NTLM_OK && !pa.mic_present && cfg->require_mic)
+        r = NTLM_ERR_MIC; /* known before asking anyone */
+    if (r != NTLM_OK) {
+        ctx_spend(c);
+        return r;
+    }
+    memcpy(pt->msg, msg, len);
+    pt->len = len;
+    memcpy(pt->server_challenge, c->server_challenge, 8);
+    pt->nt_off = pa.nt.off;
+    pt->nt_len = pa.nt.len;
+    pt->lm_off = pa.lm.off;
+    pt->lm_len = pa.lm.len;
+    c->state = (c->state & ~ST_PHASE_MASK) | ST_PASSTHROUGH;
+    return NTLM_OK;
+}
+
+int ntlm_passthrough_finish(struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
+                            struct ntlm_passthrough *pt, const uint8_t session_base_key[16])
+{
+    int r = NTLM_ERR_STATE;
+    if (c && cfg && pt && session_base_key && (c->state & ST_PHASE_MASK) == ST_PASSTHROUGH &&
+        pt->len <= sizeof pt->msg) {
+        struct parsed_auth pa;
+        struct ntlm_result scratch;
+        struct auth_keys k;
+        memset(&pa, 0, sizeof pa);
+        memset(&k, 0, sizeof k);
+        r = parse_authenticate(c, pt->msg, pt->len, &scratch, &pa);
+        if (r == NTLM_OK) {
+            memcpy(k.sbk, session_base_key, 16);
+            r = check_mic(c, cfg, pt->msg, pt->len, &pa, &k);
+        }
+        OPENSSL_cleanse(&k, sizeof k);
+    }
+    if (c)
+        ctx_spend(c);
+    if (pt)
+        OPENSSL_cleanse(pt, sizeof *pt);
     return r;
 }
 

@@ -98,6 +98,33 @@ int ntlm_accept_authenticate(struct ntlm_ctx *c, const struct ntlm_server_config
                              const uint8_t (*cbt)[16], unsigned ncbt, ntlm_lookup_fn lookup,
                              void *lookup_ctx, struct ntlm_result *res);
 
+/* ---- pass-through: a directory (the domain controller, through winbind) verifies the
+ * NTLMv2 response and returns the SessionBaseKey; tsgw keeps its own checks and the MIC. ---- */
+
+struct ntlm_passthrough {
+    uint8_t msg[NTLM_MAX_MESSAGE]; /* the AUTHENTICATE as received (kept for the MIC) */
+    size_t len;
+    uint8_t server_challenge[8];
+    size_t nt_off, nt_len; /* NtChallengeResponse (NTProofStr || blob) in msg */
+    size_t lm_off, lm_len; /* LmChallengeResponse in msg */
+};
+
+/* Everything ntlm_accept_authenticate checks except the NTLMv2 proof and the MIC: structure,
+ * flags, NTLMv2 only, timestamp and challenge age, channel binding, target name, and a MIC
+ * present when required. On NTLM_OK pt holds what the directory needs and the context waits
+ * for ntlm_passthrough_finish(); on any other result the context is spent. res gets the names
+ * as sent (identity stays empty: the directory names the account). */
+int ntlm_passthrough_begin(struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
+                           const uint8_t *msg, size_t len, uint64_t now_ms,
+                           const uint8_t (*cbt)[16], unsigned ncbt, struct ntlm_passthrough *pt,
+                           struct ntlm_result *res);
+
+/* The directory accepted the response and returned its SessionBaseKey (winbind's
+ * user_session_key): checks the MIC with it. Spends the context and wipes pt.
+ * Returns NTLM_OK, NTLM_ERR_MIC, or NTLM_ERR_STATE (no pending pass-through). */
+int ntlm_passthrough_finish(struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
+                            struct ntlm_passthrough *pt, const uint8_t session_base_key[16]);
+
 /* Computes the MsvAvChannelBindings values a client may send for the gateway's certificate
  * (DER): out[0] = RFC 5929 tls-server-end-point (hash of the signature algorithm, MD5/SHA-1
  * replaced by SHA-256); out[1] = the SHA-256 variant FreeRDP 2.11.7 always uses, only when it

@@ -920,6 +920,106 @@ static void test_frdp_v1_and_truncation(void **state)
 
 /* ---- channel bindings ---- */
 
+/* Pass-through (a directory verifies the NTLMv2 response): begin checks what tsgw checks, the
+ * SessionBaseKey the directory returns lets finish verify the MIC. */
+static int run_pt(const struct ntlm_server_config *cfg, const uint8_t *auth, size_t alen,
+                  uint64_t now, const char *sbk_hex, struct ntlm_passthrough *pt,
+                  struct ntlm_result *res, int *begin_r)
+{
+    size_t nlen;
+    uint8_t *neg = unhex(frdp_negotiate, &nlen);
+    struct ntlm_ctx *c = malloc(sizeof *c);
+    assert_non_null(c);
+    ntlm_ctx_init(c);
+    struct buf out = BUF_INIT;
+    assert_int_equal(ntlm_accept_negotiate(c, cfg, neg, nlen, frdp_now_filetime, t0_ms, &out),
+                     NTLM_OK);
+    uint8_t cbt[1][16];
+    hex16(frdp_cbt, cbt[0]);
+    int r = ntlm_passthrough_begin(c, cfg, auth, alen, now, (const uint8_t(*)[16])cbt, 1, pt, res);
+    *begin_r = r;
+    if (r == NTLM_OK && sbk_hex) {
+        uint8_t sbk[16];
+        hex16(sbk_hex, sbk);
+        r = ntlm_passthrough_finish(c, cfg, pt, sbk);
+        /* spent: a second finish is a state error */
+        assert_int_equal(ntlm_passthrough_finish(c, cfg, pt, sbk), NTLM_ERR_STATE);
+    }
+    buf_free(&out);
+    ntlm_ctx_clear(c);
+    free(c);
+    free(neg);
+    return r;
+}
+
+static void test_passthrough(void **state)
+{
+    (void)state;
+    size_t alen;
+    uint8_t *auth = unhex(frdp_authenticate, &alen);
+    struct ntlm_server_config cfg = frdp_config();
+    struct ntlm_passthrough *pt = malloc(sizeof *pt);
+    struct ntlm_result res;
+    int br;
+    /* begin hands over the challenge and the responses as received */
+    size_t nlen;
+    uint8_t *neg = unhex(frdp_negotiate, &nlen);
+    struct ntlm_ctx *c = malloc(sizeof *c);
+    ntlm_ctx_init(c);
+    struct buf out = BUF_INIT;
+    assert_int_equal(ntlm_accept_negotiate(c, &cfg, neg, nlen, frdp_now_filetime, t0_ms, &out),
+                     NTLM_OK);
+    uint8_t cbt[1][16];
+    hex16(frdp_cbt, cbt[0]);
+    assert_int_equal(ntlm_passthrough_begin(c, &cfg, auth, alen, t0_ms + 1000,
+                                            (const uint8_t(*)[16])cbt, 1, pt, &res),
+                     NTLM_OK);
+    assert_memory_equal(pt->server_challenge, frdp_server_challenge, 8);
+    assert_int_equal(pt->nt_off, 0x8c);
+    assert_int_equal(pt->nt_len, 220);
+    assert_memory_equal(pt->msg + pt->nt_off, auth + 0x8c, 220);
+    assert_string_equal(res.domain, "CONTOSO");
+    assert_string_equal(res.user, "alice");
+    assert_string_equal(res.identity, "");
+    assert_true(res.had_mic);
+    assert_true(res.had_cbt);
+    /* the ordinary AUTHENTICATE path refuses a context waiting for the directory */
+    assert_int_equal(
+        ntlm_accept_authenticate(c, &cfg, auth, alen, t0_ms, NULL, 0, lookup_stub, NULL, &res),
+        NTLM_ERR_STATE);
+    buf_free(&out);
+    free(c);
+    free(neg);
+
+    /* the right SessionBaseKey (MS-NLMP: HMAC_MD5(NTOWFv2, NTProofStr)) verifies the MIC */
+    assert_int_equal(
+        run_pt(&cfg, auth, alen, t0_ms + 1000, "d07277477ebc39ad950ccb9394828beb", pt, &res, &br),
+        NTLM_OK);
+    /* and finish wiped the copy */
+    assert_int_equal(pt->len, 0);
+    /* another key: MIC mismatch */
+    assert_int_equal(
+        run_pt(&cfg, auth, alen, t0_ms + 1000, "d07277477ebc39ad950ccb9394828bec", pt, &res, &br),
+        NTLM_ERR_MIC);
+    /* a tampered MIC with the right key */
+    auth[72] ^= 1;
+    assert_int_equal(
+        run_pt(&cfg, auth, alen, t0_ms + 1000, "d07277477ebc39ad950ccb9394828beb", pt, &res, &br),
+        NTLM_ERR_MIC);
+    auth[72] ^= 1;
+    /* checks that need no key come first: the directory is not asked */
+    assert_int_equal(run_pt(&cfg, auth, alen, t0_ms + 121000, NULL, pt, &res, &br),
+                     NTLM_ERR_EXPIRED);
+    static const char *const other[] = {"rdgw.contoso.test", NULL};
+    struct ntlm_server_config c2 = cfg;
+    c2.spn_hosts = other;
+    assert_int_equal(run_pt(&c2, auth, alen, t0_ms, NULL, pt, &res, &br), NTLM_ERR_TARGET);
+    auth[10] = 2; /* not an AUTHENTICATE */
+    assert_int_equal(run_pt(&cfg, auth, alen, t0_ms, NULL, pt, &res, &br), NTLM_ERR_MALFORMED);
+    free(pt);
+    free(auth);
+}
+
 static void test_cbt_from_hash(void **state)
 {
     (void)state;
@@ -1063,6 +1163,7 @@ int main(void)
         cmocka_unit_test(test_frdp_bad_target),
         cmocka_unit_test(test_frdp_reuse_and_expiry),
         cmocka_unit_test(test_frdp_v1_and_truncation),
+        cmocka_unit_test(test_passthrough),
         cmocka_unit_test(test_cbt_from_hash),
         cmocka_unit_test(test_cbt_from_cert),
     };
