@@ -72,6 +72,20 @@ else
     fail=$((fail + 1))
 fi
 
+# One Active Directory lab (Samba AD DC + the gateway's joined member, tests/support/adlab.sh)
+# serves the AD end-to-end tests of both builds; tests/e2e/test_ad.sh finds it in TSGW_ADLAB.
+ADLAB_DIR=$(mktemp -d /tmp/tsgw-adlab.XXXXXX)
+trap 'tests/support/adlab.sh down "$ADLAB_DIR" >/dev/null 2>&1; rm -rf "$ADLAB_DIR"' EXIT
+echo "=== AD lab"
+if tests/support/adlab.sh up "$ADLAB_DIR" >"$ADLAB_DIR/env" 2>"$ADLAB_DIR/up.log"; then
+    grep timing "$ADLAB_DIR/up.log" || tail -n 1 "$ADLAB_DIR/up.log"
+    export TSGW_ADLAB=$ADLAB_DIR
+else
+    cat "$ADLAB_DIR/up.log"
+    echo "AD lab did not come up"
+    fail=$((fail + 1))
+fi
+
 CC=${CC:-gcc} run_suite build -Dwerror=true
 if [ -z "${SKIP_ASAN:-}" ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -811,6 +811,24 @@ int ntlm_accept_authenticate(struct ntlm_ctx *c, const struct ntlm_server_config
     return r;
 }
 
+int ntlm_authenticate_names(const uint8_t *msg, size_t len, struct ntlm_result *res)
+{
+    memset(res, 0, sizeof *res);
+    struct secbuf dom, user, ws;
+    if (!msg || len < AUTH_HEADER_MIN || len > NTLM_MAX_MESSAGE ||
+        memcmp(msg, ntlmssp_sig, 8) != 0 || rd32(msg + 8) != 3 ||
+        read_secbuf(msg, len, 28, AUTH_HEADER_MIN, &dom) < 0 ||
+        read_secbuf(msg, len, 36, AUTH_HEADER_MIN, &user) < 0 ||
+        read_secbuf(msg, len, 44, AUTH_HEADER_MIN, &ws) < 0 || dom.len % 2 || user.len % 2 ||
+        ws.len % 2)
+        return NTLM_ERR_MALFORMED;
+    if (utf16le_to_utf8(msg + dom.off, dom.len, res->domain, sizeof res->domain) < 0 ||
+        utf16le_to_utf8(msg + user.off, user.len, res->user, sizeof res->user) < 0 ||
+        utf16le_to_utf8(msg + ws.off, ws.len, res->workstation, sizeof res->workstation) < 0)
+        return NTLM_ERR_MALFORMED;
+    return NTLM_OK;
+}
+
 int ntlm_passthrough_begin(struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
                            const uint8_t *msg, size_t len, uint64_t now_ms,
                            const uint8_t (*cbt)[16], unsigned ncbt, struct ntlm_passthrough *pt,

@@ -101,6 +101,10 @@ int ntlm_accept_authenticate(struct ntlm_ctx *c, const struct ntlm_server_config
 /* ---- pass-through: a directory (the domain controller, through winbind) verifies the
  * NTLMv2 response and returns the SessionBaseKey; tsgw keeps its own checks and the MIC. ---- */
 
+/* The names an AUTHENTICATE message carries (domain, user, workstation as sent), without any
+ * verification: lets the caller choose the account source. NTLM_OK or NTLM_ERR_MALFORMED. */
+int ntlm_authenticate_names(const uint8_t *msg, size_t len, struct ntlm_result *res);
+
 struct ntlm_passthrough {
     uint8_t msg[NTLM_MAX_MESSAGE]; /* the AUTHENTICATE as received (kept for the MIC) */
     size_t len;

@@ -5,6 +5,7 @@
 #define TSGW_AUTH_NTSTATUS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define NT_STATUS_WRONG_PASSWORD 0xC000006Au

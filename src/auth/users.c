@@ -222,6 +222,16 @@ const struct user_entry *user_store_find(const struct user_store *st, const char
     return find_exact(st, domain, user);
 }
 
+bool user_store_has_domain(const struct user_store *st, const char *domain)
+{
+    if (!st || !domain || !*domain)
+        return false;
+    for (size_t i = 0; i < st->n; i++)
+        if (name_eq(st->v[i].domain, domain))
+            return true;
+    return false;
+}
+
 static int grow(struct user_store *st)
 {
     if (st->n < st->cap)

@@ -8,6 +8,7 @@
 #ifndef TSGW_AUTH_USERS_H
 #define TSGW_AUTH_USERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,9 @@ int user_store_save(const char *path, const struct user_store *st);
  * Returns NULL when not found or ambiguous. */
 const struct user_entry *user_store_find(const struct user_store *st, const char *domain,
                                          const char *user);
+
+/* True when some account of the store is in domain (compared as user_store_find does). */
+bool user_store_has_domain(const struct user_store *st, const char *domain);
 
 /* Adds or replaces an account. 0, -EINVAL (bad name/too long/contains ':'), -ENOSPC (full). */
 int user_store_put(struct user_store *st, const char *domain, const char *user,

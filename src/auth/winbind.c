@@ -45,8 +45,8 @@ static void set_detail(char *d, size_t dsz, const char *what, wbcErr e)
     snprintf(d, dsz, "%s: %s", what, wbcErrorString(e));
 }
 
-int winbind_interface(struct winbind_ctx *w, char *nb_name, size_t nsz, char *nb_domain,
-                      size_t dsz, char *dns_domain, size_t dnsz, char *detail, size_t detsz)
+int winbind_interface(struct winbind_ctx *w, char *nb_name, size_t nsz, char *nb_domain, size_t dsz,
+                      char *dns_domain, size_t dnsz, char *detail, size_t detsz)
 {
     struct wbcInterfaceDetails *d = NULL;
     wbcErr e = wbcCtxInterfaceDetails(w->wbc, &d);

@@ -60,8 +60,8 @@ void winbind_ctx_free(struct winbind_ctx *w);
 
 /* The member's own names, for the NTLM CHALLENGE (the DC refuses a pass-through logon unless
  * MsvAvNbComputerName is the member's NetBIOS name). 0, or -1 with detail filled. */
-int winbind_interface(struct winbind_ctx *w, char *nb_name, size_t nsz, char *nb_domain,
-                      size_t dsz, char *dns_domain, size_t dnsz, char *detail, size_t detsz);
+int winbind_interface(struct winbind_ctx *w, char *nb_name, size_t nsz, char *nb_domain, size_t dsz,
+                      char *dns_domain, size_t dnsz, char *detail, size_t detsz);
 
 /* NTLMv2 network logon (wbcAuthenticateUserEx, level RESPONSE). On DIR_OK fills identity,
  * groups, SIDs, full name and session_key. */

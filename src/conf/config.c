@@ -151,6 +151,9 @@ void config_defaults(struct gw_config *c)
     str_copy(c->netbios_name, nb[0] ? nb : "GATEWAY", sizeof c->netbios_name);
     c->require_channel_binding = true;
     c->require_mic = true;
+    c->directory_timeout_ms = 10000;
+    c->directory_workers = 4;
+    c->group_cache_ttl_ms = 300000;
     c->key_isolation = true;
     str_copy(c->cim_admin_group, "BUILTIN\\Administrators", sizeof c->cim_admin_group);
     c->cim_max_body = 1u << 20;
@@ -356,6 +359,23 @@ static void kv_auth(struct loader *L, const char *k, const char *v)
             return;
         }
         c->require_mic = b;
+    } else if (!strcmp(k, "directory")) {
+        if (!strcasecmp(v, "winbind"))
+            c->directory = CONF_DIRECTORY_WINBIND;
+        else if (!strcasecmp(v, "none") || !*v)
+            c->directory = CONF_DIRECTORY_NONE;
+        else
+            err(L, "directory '%s': only 'winbind' or 'none'", v);
+    } else if (!strcmp(k, "directory-timeout")) {
+        uint32_t ms = 0;
+        if (config_parse_duration_ms(v, 1000, &ms) < 0 || ms < 100 || ms > 25000)
+            err(L, "directory-timeout '%s': a duration from 100ms to 25s", v);
+        else
+            c->directory_timeout_ms = ms;
+    } else if (!strcmp(k, "directory-workers")) {
+        set_u32(L, &c->directory_workers, v, 1, 32);
+    } else if (!strcmp(k, "group-cache-ttl")) {
+        set_dur(L, &c->group_cache_ttl_ms, v, 1000);
     } else {
         err(L, "unknown key '%s' in [auth]", k);
     }

@@ -69,6 +69,8 @@ struct gw_limits {
     uint32_t handshakes_per_turn;   /* TLS handshake steps per loop turn */
 };
 
+enum { CONF_DIRECTORY_NONE = 0, CONF_DIRECTORY_WINBIND = 1 };
+
 struct gw_config {
     int refs; /* see config_new / config_put */
     char path[PATH_MAX];
@@ -92,6 +94,10 @@ struct gw_config {
     unsigned ngateway_names;
     bool require_channel_binding;
     bool require_mic;
+    int directory;                 /* CONF_DIRECTORY_NONE or CONF_DIRECTORY_WINBIND */
+    uint32_t directory_timeout_ms; /* deadline of one directory logon */
+    uint32_t directory_workers;    /* worker threads for directory calls */
+    uint32_t group_cache_ttl_ms;   /* SID -> group name cache */
     /* [limits] */
     struct gw_limits lim;
     /* [cim] */

@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "daemon/admin.h"
 #include "daemon/ops.h"
+#include "daemon/dirpool.h"
 #include "daemon/resolver.h"
 #include "tls/keyproc.h"
 #include "core/util.h"
@@ -130,7 +131,7 @@ static ssize_t xport_write(struct conn *c, const void *p, size_t n)
 
 bool conn_can_read(const struct conn *c)
 {
-    if (c->dead || c->close_after_flush)
+    if (c->dead || c->close_after_flush || c->logon.job)
         return false;
     /* a client that does not read our answers must not make us buffer more */
     if (buf_len(&c->out) > c->gw->cfg->lim.relay_buffer)
@@ -518,6 +519,27 @@ static void start_legacy_in_body(struct conn *c, const struct http_request *req)
     http_parser_free(&c->hp);
 }
 
+/* An authenticated gateway request: WebSocket, legacy OUT or legacy IN. */
+static void start_channel(struct conn *c, const struct http_request *req)
+{
+    bool out = !strcmp(req->method, "RDG_OUT_DATA");
+    bool in = !strcmp(req->method, "RDG_IN_DATA");
+    bool get = !strcmp(req->method, "GET");
+    const char *upgrade = http_request_header(req, "Upgrade");
+    const char *connection = http_request_header(req, "Connection");
+    bool ws = upgrade && http_header_has_token(upgrade, "websocket") && connection &&
+              http_header_has_token(connection, "upgrade");
+    if ((out || get) && ws) {
+        start_websocket(c, req);
+    } else if (out) {
+        start_legacy_out(c);
+    } else if (in) {
+        start_legacy_in(c);
+    } else {
+        http_error(c, 400, "GET without a WebSocket upgrade");
+    }
+}
+
 static void handle_request(struct conn *c)
 {
     const struct http_request *req = &c->hp.req;
@@ -550,7 +572,10 @@ static void handle_request(struct conn *c)
     if (cid && strlen(cid) < sizeof c->conn_id)
         str_copy(c->conn_id, cid, sizeof c->conn_id);
     if (!c->authed) {
-        if (logon_http(c, req) != 1) {
+        int r = logon_http(c, req);
+        if (r == LOGON_PENDING)
+            return; /* conn_logon_done() continues */
+        if (r != LOGON_AUTHED) {
             if (!c->dead)
                 http_parser_reset(&c->hp);
             return;
@@ -558,18 +583,24 @@ static void handle_request(struct conn *c)
         c->authed = true;
         preauth_release(c);
     }
-    const char *upgrade = http_request_header(req, "Upgrade");
-    const char *connection = http_request_header(req, "Connection");
-    bool ws = upgrade && http_header_has_token(upgrade, "websocket") && connection &&
-              http_header_has_token(connection, "upgrade");
-    if ((out || get) && ws) {
-        start_websocket(c, req);
-    } else if (out) {
-        start_legacy_out(c);
-    } else if (in) {
-        start_legacy_in(c);
+    start_channel(c, req);
+}
+
+void conn_logon_done(struct conn *c, int result)
+{
+    if (c->dead)
+        return;
+    if (result == LOGON_AUTHED) {
+        c->authed = true;
+        unauth_release(c);
+        start_channel(c, &c->hp.req);
     } else {
-        http_error(c, 400, "GET without a WebSocket upgrade");
+        http_parser_reset(&c->hp);
+    }
+    if (!c->dead) {
+        conn_process(c); /* what the client sent meanwhile */
+        conn_update_io(c);
+        conn_mark_ready(c);
     }
 }
 
@@ -654,7 +685,7 @@ static void process_legacy_body(struct conn *c)
 
 void conn_process(struct conn *c)
 {
-    while (!c->dead && buf_len(&c->in)) {
+    while (!c->dead && !c->logon.job && buf_len(&c->in)) {
         switch (c->phase) {
         case CONN_HTTP:
         case CONN_LEGACY_IN_HDR: {
@@ -787,6 +818,7 @@ static void sweep(struct gateway *gw)
             tunnel_tick(t, now);
     admin_sweep(gw, now);
     ops_tick(gw, now);
+    dirpool_tick(now);
 }
 
 void gw_reap(struct gateway *gw)
@@ -1045,11 +1077,11 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     if (stat(cfg->users_file, &st) == 0)
         gw->users_mtime = st.st_mtim;
     log_info("loaded %zu account(s) from %s", gw->users.n, cfg->users_file);
-    logon_configure(gw);
     if (reg_init(&gw->reg) < 0 || loop_init(&gw->loop) < 0) {
         snprintf(err, errsz, "out of memory");
         return -1;
     }
+    logon_configure(gw);
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
@@ -1091,6 +1123,7 @@ void gw_free(struct gateway *gw)
 {
     resolver_stop(gw);
     ops_free(gw);
+    logon_shutdown(gw);
     admin_free(gw);
     authfail_free(gw);
     preauth_free(gw);

@@ -158,6 +158,7 @@ struct gateway {
     struct user_store users;
     struct timespec users_mtime;
     struct ntlm_server_config ntlm_cfg;
+    struct logon_directory dir; /* logon.c: the domain's names for this member */
     const char *spn_hosts[CONF_MAX_NAMES + 4];
     struct http_limits http_lim;
     struct registry reg;
@@ -202,6 +203,8 @@ void conn_handshake(struct conn *c);
 void conn_attach_fd(struct conn *c, int fd);
 /* Processes the bytes waiting in c->in for the connection's current phase. */
 void conn_process(struct conn *c);
+/* logon.c: a directory logon of c came back (LOGON_AUTHED or LOGON_SENT): resumes the request. */
+void conn_logon_done(struct conn *c, int result);
 /* Writes the output queued while gw->defer_flush was set. */
 void gw_flush_deferred(struct gateway *gw);
 /* Gives the connections on the ready list their turn (called after each epoll batch). */

@@ -2,6 +2,7 @@
  * the account sources and the logon failure event (201). */
 #include "daemon/logon.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -13,8 +14,10 @@
 
 #include <openssl/crypto.h>
 
+#include "auth/ntstatus.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "daemon/dirpool.h"
 #include "daemon/gateway.h"
 #include "daemon/ops.h"
 
@@ -148,6 +151,72 @@ static void add_system_groups(struct logon_identity *who)
 
 /* The NTLM acceptor's view of the current configuration (its strings point into gw->cfg, so
  * this runs again after every reload). */
+static void on_dir_names(struct dir_job *job, const struct dir_result *res);
+
+/* Asks winbindd for the member's names (async on the workers, or now before the loop runs). */
+static void ask_dir_names(struct gateway *gw, bool now)
+{
+    if (gw->dir.asking)
+        return;
+    struct dir_job *j = dirpool_job_new(DIR_JOB_INTERFACE);
+    if (!j)
+        return;
+    j->owner = gw;
+    j->done = on_dir_names;
+    if (now) {
+        dirpool_run_now(j);
+        on_dir_names(j, &j->res);
+        free(j);
+        return;
+    }
+    gw->dir.asking = true;
+    dirpool_submit(j, now_ms() + gw->cfg->directory_timeout_ms);
+}
+
+static void set_ntlm_names(struct gateway *gw)
+{
+    const struct gw_config *cfg = gw->cfg;
+    bool dir = cfg->directory == CONF_DIRECTORY_WINBIND && gw->dir.known;
+    /* Through a member server the DC refuses a logon unless the CHALLENGE's target info names
+     * the member (MsvAvNbComputerName) and its domain (MsvAvNbDomainName). */
+    gw->ntlm_cfg.nb_domain = dir ? gw->dir.nb_domain : cfg->netbios_domain;
+    gw->ntlm_cfg.nb_computer = dir ? gw->dir.nb_name : cfg->netbios_name;
+    gw->ntlm_cfg.dns_domain = dir ? gw->dir.dns_domain : cfg->dns_domain;
+    gw->ntlm_cfg.dns_computer = dir ? gw->dir.dns_name : cfg->dns_name;
+}
+
+static void on_dir_names(struct dir_job *job, const struct dir_result *res)
+{
+    struct gateway *gw = job->owner;
+    gw->dir.asking = false;
+    if (res->rc != DIR_OK || !job->nb_name[0] || !job->nb_domain[0]) {
+        log_warn("directory: winbindd did not give the member's names (%s); NTLM challenges "
+                 "name %s\\%s until it does",
+                 res->rc == DIR_TIMEOUT ? "timeout" : res->detail, gw->cfg->netbios_domain,
+                 gw->cfg->netbios_name);
+        return;
+    }
+    str_copy(gw->dir.nb_name, job->nb_name, sizeof gw->dir.nb_name);
+    str_copy(gw->dir.nb_domain, job->nb_domain, sizeof gw->dir.nb_domain);
+    str_copy(gw->dir.dns_domain, job->dns_domain, sizeof gw->dir.dns_domain);
+    char lower[64];
+    size_t i;
+    for (i = 0; job->nb_name[i] && i < sizeof lower - 1; i++)
+        lower[i] = (char)tolower((unsigned char)job->nb_name[i]);
+    lower[i] = 0;
+    if (job->dns_domain[0])
+        snprintf(gw->dir.dns_name, sizeof gw->dir.dns_name, "%s.%s", lower, job->dns_domain);
+    else
+        str_copy(gw->dir.dns_name, lower, sizeof gw->dir.dns_name);
+    if (!gw->dir.known)
+        log_info("directory: member %s of domain %s (%s)", gw->dir.nb_name, gw->dir.nb_domain,
+                 gw->dir.dns_domain);
+    gw->dir.known = true;
+    set_ntlm_names(gw);
+}
+
+/* The NTLM acceptor's view of the current configuration (its strings point into gw->cfg, so
+ * this runs again after every reload), and the directory workers when a directory is set. */
 void logon_configure(struct gateway *gw)
 {
     const struct gw_config *cfg = gw->cfg;
@@ -156,20 +225,39 @@ void logon_configure(struct gateway *gw)
         gw->spn_hosts[n++] = cfg->gateway_names[i];
     gw->spn_hosts[n] = NULL;
     gw->ntlm_cfg = (struct ntlm_server_config){
-        .nb_domain = cfg->netbios_domain,
-        .nb_computer = cfg->netbios_name,
-        .dns_domain = cfg->dns_domain,
-        .dns_computer = cfg->dns_name,
         .require_mic = cfg->require_mic,
         .require_cbt = cfg->require_channel_binding,
         .spn_hosts = n ? gw->spn_hosts : NULL,
         .require_spn = n > 0,
         .challenge_lifetime_s = 300,
     };
+    set_ntlm_names(gw);
+    if (cfg->directory == CONF_DIRECTORY_WINBIND) {
+        winbind_set_cache_ttl(cfg->group_cache_ttl_ms / 1000);
+        if (!dirpool_running() && dirpool_start(&gw->loop, cfg->directory_workers) < 0)
+            log_error("directory: cannot start the worker threads");
+        if (!gw->dir.known)
+            ask_dir_names(gw, !gw->dir.configured);
+    }
+    gw->dir.configured = true;
+}
+
+void logon_shutdown(struct gateway *gw)
+{
+    dirpool_stop(&gw->loop);
 }
 
 void logon_session_clear(struct logon_session *s)
 {
+    if (s->job) {
+        dirpool_cancel(s->job);
+        s->job = NULL;
+    }
+    if (s->pt) {
+        OPENSSL_cleanse(s->pt, sizeof *s->pt);
+        free(s->pt);
+        s->pt = NULL;
+    }
     if (s->ntlm) {
         ntlm_ctx_clear(s->ntlm);
         free(s->ntlm);
@@ -179,7 +267,8 @@ void logon_session_clear(struct logon_session *s)
 
 /* ---------- the HTTP exchange ---------- */
 
-static void log_auth_failure(struct conn *c, const char *user, int code, const char *why)
+static void log_auth_failure_nt(struct conn *c, const char *user, int code, uint32_t nt_status,
+                                const char *why)
 {
     stats_logon(c->logon.scheme, code == 1909 ? LOGON_RATE_LIMITED : LOGON_FAILED);
     if (!gw_event_wanted(c->gw, 201))
@@ -191,14 +280,158 @@ static void log_auth_failure(struct conn *c, const char *user, int code, const c
     ev_str(&e, "AuthType", "NTLM");
     ev_str(&e, "ConnectionProtocol", "HTTP");
     ev_u64(&e, "ErrorCode", (uint64_t)code);
+    if (nt_status) {
+        char hex[16];
+        snprintf(hex, sizeof hex, "0x%08X", (unsigned)nt_status);
+        ev_str(&e, "NtStatus", hex);
+    }
     ev_str(&e, "Reason", why);
     ev_end(&e);
+}
+
+static void log_auth_failure(struct conn *c, const char *user, int code, const char *why)
+{
+    log_auth_failure_nt(c, user, code, 0, why);
 }
 
 static void refuse(struct conn *c, int status, const char *reason, const char *why)
 {
     log_info("HTTP %d to %s: %s", status, c->peer_str, why);
     conn_send_simple(c, status, reason, NULL, true);
+}
+
+/* ---------- the directory (winbind) ---------- */
+
+static bool domain_is_directory(const struct gateway *gw, const char *dom)
+{
+    return gw->dir.known && *dom &&
+           (!strcasecmp(dom, gw->dir.nb_domain) || !strcasecmp(dom, gw->dir.dns_domain));
+}
+
+/* "[auth] directory = winbind": accounts of the local store and domains only it holds stay
+ * local; the directory's own domain and every other name go to winbindd. */
+static bool goes_to_directory(struct gateway *gw, const char *domain, const char *user)
+{
+    if (gw->cfg->directory != CONF_DIRECTORY_WINBIND)
+        return false;
+    if (store_find(gw, domain, user))
+        return false;
+    char dom[NTLM_NAME_MAX];
+    str_copy(dom, domain, sizeof dom);
+    const char *at = strchr(user, '@');
+    if (!*dom && at) /* UPN with an empty domain: the suffix names the domain */
+        str_copy(dom, at + 1, sizeof dom);
+    if (domain_is_directory(gw, dom))
+        return true;
+    char label[USERS_DOMAIN_MAX];
+    size_t l = strcspn(dom, ".");
+    if (l >= sizeof label)
+        l = sizeof label - 1;
+    memcpy(label, dom, l);
+    label[l] = 0;
+    return !user_store_has_domain(&gw->users, dom) && !user_store_has_domain(&gw->users, label);
+}
+
+static void directory_done(struct dir_job *job, const struct dir_result *res);
+
+/* Checks what tsgw checks, then hands the NTLMv2 response to winbindd on a worker thread. */
+static int directory_logon(struct conn *c, const uint8_t *msg, size_t len, uint64_t now)
+{
+    struct gateway *gw = c->gw;
+    struct logon_session *s = &c->logon;
+    struct ntlm_result res;
+    struct dir_job *job = NULL;
+    s->pt = malloc(sizeof *s->pt);
+    int r =
+        s->pt ? ntlm_passthrough_begin(s->ntlm, &gw->ntlm_cfg, msg, len, now,
+                                       (const uint8_t(*)[16])gw->tls.cbt, gw->tls.ncbt, s->pt, &res)
+              : NTLM_ERR_INTERNAL;
+    snprintf(s->sent, sizeof s->sent, "%s%s%s", res.domain, res.domain[0] ? "\\" : "", res.user);
+    if (r != NTLM_OK) {
+        logon_session_clear(s);
+        log_auth_failure(c, s->sent, 1326, ntlm_strerror(r));
+        gw_auth_failed(gw, c->peer_str);
+        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        return LOGON_SENT;
+    }
+    if (!dirpool_running() || !(job = dirpool_job_new(DIR_JOB_NTLM))) {
+        logon_session_clear(s);
+        log_auth_failure(c, s->sent, 1311, "directory workers not running");
+        refuse(c, 503, "Service Unavailable", "directory workers not running");
+        return LOGON_SENT;
+    }
+    struct dir_ntlm_request *q = &job->ntlm;
+    str_copy(q->domain, res.domain, sizeof q->domain);
+    str_copy(q->user, res.user, sizeof q->user);
+    str_copy(q->workstation, res.workstation, sizeof q->workstation);
+    memcpy(q->challenge, s->pt->server_challenge, 8);
+    memcpy(q->nt, s->pt->msg + s->pt->nt_off, s->pt->nt_len);
+    q->nt_len = s->pt->nt_len;
+    if (s->pt->lm_len == sizeof q->lm) {
+        memcpy(q->lm, s->pt->msg + s->pt->lm_off, sizeof q->lm);
+        q->lm_len = sizeof q->lm;
+    }
+    snprintf(c->who.flags, sizeof c->who.flags, "%s%s%s", res.had_mic ? "MIC" : "",
+             res.had_mic && res.had_cbt ? ", " : "", res.had_cbt ? "channel binding" : "");
+    job->owner = c;
+    job->done = directory_done;
+    s->job = job;
+    dirpool_submit(job, now + gw->cfg->directory_timeout_ms);
+    log_debug("%s: NTLM logon of %s sent to winbind", c->peer_str, s->sent);
+    return LOGON_PENDING;
+}
+
+static void directory_done(struct dir_job *job, const struct dir_result *res)
+{
+    struct conn *c = job->owner;
+    struct gateway *gw = c->gw;
+    struct logon_session *s = &c->logon;
+    s->job = NULL; /* the pool frees the job */
+    int result = LOGON_SENT;
+    char why[160];
+    if (res->rc == DIR_OK) {
+        int r = ntlm_passthrough_finish(s->ntlm, &gw->ntlm_cfg, s->pt, res->session_key);
+        if (r == NTLM_OK) {
+            str_copy(c->who.account, res->identity, sizeof c->who.account);
+            str_copy(c->who.full_name, res->full_name, sizeof c->who.full_name);
+            str_copy(c->who.groups, res->groups, sizeof c->who.groups);
+            str_copy(c->who.sids, res->sids, sizeof c->who.sids);
+            str_copy(c->who.method, "NTLM", sizeof c->who.method);
+            str_copy(c->who.source, "winbind", sizeof c->who.source);
+            log_info("%s authenticated as %s (NTLM through winbind%s%s, sent as %s)", c->peer_str,
+                     c->who.account, c->who.flags[0] ? ", " : "", c->who.flags, s->sent);
+            stats_logon(s->scheme[0] ? s->scheme : "NTLM", LOGON_OK);
+            result = LOGON_AUTHED;
+        } else {
+            log_auth_failure(c, res->identity, 1326, ntlm_strerror(r));
+            gw_auth_failed(gw, c->peer_str);
+            conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        }
+    } else if (res->rc == DIR_DENIED) {
+        char buf[48];
+        snprintf(why, sizeof why, "%s (NTSTATUS 0x%08X)",
+                 ntstatus_reason(res->nt_status, buf, sizeof buf), (unsigned)res->nt_status);
+        log_auth_failure_nt(c, s->sent, (int)ntstatus_win32(res->nt_status), res->nt_status, why);
+        gw_auth_failed(gw, c->peer_str);
+        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+    } else {
+        /* the directory could not answer: not the account's fault, not counted against the
+         * address; 503 tells the client to come back */
+        if (res->rc == DIR_TIMEOUT) {
+            snprintf(why, sizeof why, "domain controller did not answer within %u ms",
+                     (unsigned)gw->cfg->directory_timeout_ms);
+        } else if (res->nt_status) {
+            char buf[48];
+            snprintf(why, sizeof why, "directory unavailable: %s (NTSTATUS 0x%08X)",
+                     ntstatus_reason(res->nt_status, buf, sizeof buf), (unsigned)res->nt_status);
+        } else {
+            snprintf(why, sizeof why, "directory unavailable: %s", res->detail);
+        }
+        log_auth_failure_nt(c, s->sent, 1311, res->nt_status, why);
+        refuse(c, 503, "Service Unavailable", why);
+    }
+    logon_session_clear(s);
+    conn_logon_done(c, result);
 }
 
 int logon_http(struct conn *c, const struct http_request *req)
@@ -292,6 +525,12 @@ int logon_http(struct conn *c, const struct http_request *req)
     }
     users_reload_if_changed(gw);
     struct ntlm_result res;
+    if (ntlm_authenticate_names(msg, (size_t)mlen, &res) == NTLM_OK &&
+        goes_to_directory(gw, res.domain, res.user)) {
+        int r = directory_logon(c, msg, (size_t)mlen, now);
+        OPENSSL_cleanse(msg, sizeof msg);
+        return r;
+    }
     memset(&res, 0, sizeof res);
     int r = ntlm_accept_authenticate(s->ntlm, &gw->ntlm_cfg, msg, (size_t)mlen, now,
                                      (const uint8_t(*)[16])gw->tls.cbt, gw->tls.ncbt, ntlm_lookup,
@@ -308,6 +547,9 @@ int logon_http(struct conn *c, const struct http_request *req)
     }
     str_copy(c->who.account, res.identity, sizeof c->who.account);
     str_copy(c->who.method, "NTLM", sizeof c->who.method);
+    str_copy(c->who.source, "local", sizeof c->who.source);
+    snprintf(c->who.flags, sizeof c->who.flags, "%s%s%s", res.had_mic ? "MIC" : "",
+             res.had_mic && res.had_cbt ? ", " : "", res.had_cbt ? "channel binding" : "");
     stats_logon(c->logon.scheme[0] ? c->logon.scheme : "NTLM", LOGON_OK);
     add_system_groups(&c->who);
     log_info("%s authenticated as %s (NTLM%s%s, workstation \"%s\")", c->peer_str, c->who.account,

@@ -10,6 +10,7 @@
 
 #include "auth/ntlm.h"
 #include "auth/users.h"
+#include "auth/winbind.h"
 #include "http/http.h"
 
 struct conn;
@@ -21,6 +22,9 @@ struct logon_identity {
     char full_name[USERS_FULLNAME_MAX]; /* display name, may be empty */
     char groups[USERS_GROUPS_MAX];      /* ';'-separated: the account source's, then NSS's */
     char method[16];                    /* how it was proven: "NTLM" */
+    char source[16];                    /* who vouched for it: "local" or "winbind" */
+    char flags[48];                     /* what was verified: "MIC, channel binding" */
+    char sids[DIR_SIDS_MAX];            /* directory accounts: user SID, then group SIDs */
 };
 
 /* One connection's logon in progress (part of struct conn). */
@@ -28,11 +32,26 @@ struct logon_session {
     int rounds;            /* 401 rounds so far */
     char scheme[16];       /* "NTLM" or "Negotiate", as the client used it */
     struct ntlm_ctx *ntlm; /* only while an NTLM exchange is in progress */
+    /* a directory logon in flight: the connection reads nothing more until it answers */
+    struct dir_job *job;
+    struct ntlm_passthrough *pt;
+    char sent[2 * NTLM_NAME_MAX + 2]; /* "DOMAIN\user" as sent, for the events */
 };
 
-/* Handles the authentication of one gateway request on an unauthenticated connection. Returns 1
- * when c->who now holds the proven identity (the caller marks the connection authenticated), 0
- * when a response was sent (a 401 round or a refusal, which may close the connection). */
+/* The directory's view of this gateway (winbind's interface details). */
+struct logon_directory {
+    bool known, asking, configured;
+    char nb_name[64], nb_domain[64], dns_domain[128], dns_name[192];
+};
+
+/* logon_http's results. */
+enum { LOGON_SENT = 0, LOGON_AUTHED = 1, LOGON_PENDING = 2 };
+
+/* Handles the authentication of one gateway request on an unauthenticated connection. Returns
+ * LOGON_AUTHED when c->who now holds the proven identity (the caller marks the connection
+ * authenticated), LOGON_SENT when a response was sent (a 401 round or a refusal, which may close
+ * the connection), LOGON_PENDING when the directory was asked: the connection must process
+ * nothing more until conn_logon_done(c, LOGON_AUTHED or LOGON_SENT) comes back (gateway.c). */
 int logon_http(struct conn *c, const struct http_request *req);
 
 /* Frees what a logon in progress holds (connection teardown). */
@@ -40,6 +59,9 @@ void logon_session_clear(struct logon_session *s);
 
 /* The mechanisms' view of the current configuration: runs at start and after every reload. */
 void logon_configure(struct gateway *gw);
+
+/* Stops the directory workers (gateway shutdown). */
+void logon_shutdown(struct gateway *gw);
 
 /* Reloads the credential store when its file changed. 0 or a negative errno. */
 int users_reload_if_changed(struct gateway *gw);

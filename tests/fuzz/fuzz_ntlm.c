@@ -108,6 +108,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r > 0 || r < NTLM_ERR_INTERNAL)
         abort();
 
+    /* 4. Pass-through (the directory verifies the proof): the names, begin, then finish with
+     * the SessionBaseKey of the captured exchange. */
+    struct ntlm_result names;
+    r = ntlm_authenticate_names(data, size, &names);
+    if (r != NTLM_OK && r != NTLM_ERR_MALFORMED)
+        abort();
+    check_str(names.domain, sizeof names.domain);
+    check_str(names.user, sizeof names.user);
+    static struct ntlm_passthrough pt;
+    static const uint8_t sbk[16] = {0xd0, 0x72, 0x77, 0x47, 0x7e, 0xbc, 0x39, 0xad,
+                                    0x95, 0x0c, 0xcb, 0x93, 0x94, 0x82, 0x8b, 0xeb};
+    cfg.require_mic = cfg.require_cbt = cfg.require_spn = true;
+    cfg.spn_hosts = spn_hosts;
+    ntlm_ctx_init(&c);
+    buf_clear(&out);
+    if (ntlm_accept_negotiate(&c, &cfg, negotiate, sizeof negotiate, NOW_FILETIME, T0_MS, &out) !=
+        NTLM_OK)
+        abort();
+    r = ntlm_passthrough_begin(&c, &cfg, data, size, T0_MS + 1000, cbt, 2, &pt, &res);
+    if (r > 0 || r < NTLM_ERR_INTERNAL)
+        abort();
+    if (r == NTLM_OK) {
+        if (pt.len != size || pt.nt_off + pt.nt_len > pt.len || pt.lm_off + pt.lm_len > pt.len ||
+            !res.had_mic || !res.had_cbt || res.identity[0])
+            abort();
+        r = ntlm_passthrough_finish(&c, &cfg, &pt, sbk);
+        if (r != NTLM_OK && r != NTLM_ERR_MIC)
+            abort();
+    }
+    if (ntlm_passthrough_finish(&c, &cfg, &pt, sbk) != NTLM_ERR_STATE)
+        abort();
+
     buf_free(&out);
     ntlm_ctx_clear(&c);
     return 0;

@@ -76,7 +76,9 @@ live() {
     local p
     p=$(cat "$2")
     kill -0 "$p" 2>/dev/null || return 1
-    pids_in_netns "$1" | grep -qx -- "$p"
+    local all # (not a pipe into grep -q: with pipefail, its early exit would fail the pipe)
+    all=$(pids_in_netns "$1")
+    grep -qx -- "$p" <<<"$all"
 }
 
 tcp_open() { nsenter "--net=$1/netns" bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; }
@@ -280,7 +282,7 @@ EOF
     member_conf "$d"
     member_join "$d"
     member_start "$d"
-    say "lab up in $(ms_since "$t") ms"
+    say "timing: lab up in $(ms_since "$t") ms"
     env_lines "$d"
 }
 

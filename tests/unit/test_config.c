@@ -456,6 +456,12 @@ static const struct err_case err_cases[] = {
     {"[auth]\nnetbios-name = 0123456789ABCDEF\n", 8, "value too long (at most 15 bytes)"},
     {"[auth]\nrequire-mic = maybe\n", 8, "'maybe' is not yes/no"},
     {"[auth]\nrequire-channel-binding = 2\n", 8, "'2' is not yes/no"},
+    {"[auth]\ndirectory = ldap\n", 8, "directory 'ldap': only 'winbind' or 'none'"},
+    {"[auth]\ndirectory-timeout = 30s\n", 8,
+     "directory-timeout '30s': a duration from 100ms to 25s"},
+    {"[auth]\ndirectory-timeout = 50ms\n", 8, "a duration from 100ms to 25s"},
+    {"[auth]\ndirectory-workers = 0\n", 8, "'0' is not a number in 1..32"},
+    {"[auth]\ngroup-cache-ttl = forever\n", 8, "'forever' is not a duration"},
     {"[limits]\nmax-headers = 3\n", 8, "'3' is not a number in 4..128"},
     {"[limits]\nmax-headers = 129\n", 8, "'129' is not a number in 4..128"},
     {"[limits]\nmax-headers = 1e2\n", 8, "not a number"},
@@ -524,6 +530,30 @@ static void run_error_cases(const struct err_case *cases, size_t n, int want)
         assert_error_format(l.text, "t.conf");
         unload(&l);
     }
+}
+
+static void test_directory_keys(void **state)
+{
+    (void)state;
+    struct loaded l;
+    load(&l, HEAD);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(l.cfg->directory, CONF_DIRECTORY_NONE);
+    assert_int_equal(l.cfg->directory_timeout_ms, 10000);
+    assert_int_equal(l.cfg->directory_workers, 4);
+    assert_int_equal(l.cfg->group_cache_ttl_ms, 300000);
+    unload(&l);
+    load(&l, HEAD "directory = winbind\ndirectory-timeout = 2500ms\ndirectory-workers = 2\n"
+                  "group-cache-ttl = 1m\n");
+    assert_int_equal(l.n, 0);
+    assert_int_equal(l.cfg->directory, CONF_DIRECTORY_WINBIND);
+    assert_int_equal(l.cfg->directory_timeout_ms, 2500);
+    assert_int_equal(l.cfg->directory_workers, 2);
+    assert_int_equal(l.cfg->group_cache_ttl_ms, 60000);
+    unload(&l);
+    load(&l, HEAD "directory-timeout = 7\n"); /* bare number: seconds */
+    assert_int_equal(l.cfg->directory_timeout_ms, 7000);
+    unload(&l);
 }
 
 static void test_error_table(void **state)
@@ -1166,6 +1196,7 @@ int main(void)
         cmocka_unit_test(test_relative_paths),
         cmocka_unit_test(test_inline_comments),
         cmocka_unit_test(test_error_table),
+        cmocka_unit_test(test_directory_keys),
         cmocka_unit_test(test_ok_table),
         cmocka_unit_test(test_key_outside_section),
         cmocka_unit_test(test_required_keys),
