@@ -592,7 +592,7 @@ void conn_logon_done(struct conn *c, int result)
         return;
     if (result == LOGON_AUTHED) {
         c->authed = true;
-        unauth_release(c);
+        preauth_release(c);
         start_channel(c, &c->hp.req);
     } else {
         http_parser_reset(&c->hp);
