@@ -2,14 +2,18 @@
 # Issue 7 benchmark: tsgwd against HAProxy 2.6 (Debian `haproxy`, mode tcp, TLS termination, the
 # same certificate and the same target), side by side in one run on this machine. See docs/bench.md.
 #
-#   scripts/bench.sh [--quick] [--out FILE]
+#   scripts/bench.sh [--quick] [--flood-only] [--out FILE]
 #
 # B1 bulk throughput, 1 and 16 tunnels, up and down (plus `openssl speed -evp aes-128-gcm`);
 # B2 RSS per idle tunnel at 1,000 and 10,000 tunnels (fewer if RLIMIT_NOFILE does not allow it;
 #    5,000 with --quick);
 # B3 complete tunnel setups per second against bare TLS handshakes per second;
 # B4 DisconnectUser: server time, and time until all the user's sockets are closed, with
-#    10,000 tunnels over 1,000 users (--quick: 5,000 over 500).
+#    10,000 tunnels over 1,000 users (--quick: 5,000 over 500);
+# B5 floods (issue 12), on a tsgwd with the default pre-auth limits: one tunnel's bulk throughput
+#    alone and during a flood of full TLS handshakes from 100 addresses (tools/tsgw-flood at the
+#    highest rate it reaches); tunnel setup time unloaded and during 3,000 slow pre-auth
+#    connections from 300 addresses; tsgwd's RSS with the pre-auth table full.
 # Prints a table, writes bench-results.json (or --out), and ends with one JSON line.
 # Environment: BUILD (build dir, default build-bench), TSGWD (daemon binary to measure),
 # KEEP_WORK=1 (keep the scratch directory), BENCH_REPS (repetitions of B1/B3).
@@ -17,10 +21,12 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
+FLOOD_ONLY=0 # --flood-only: B5 alone (no HAProxy, no B1-B4)
 OUT=bench-results.json
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) QUICK=1 ;;
+    --flood-only) FLOOD_ONLY=1 ;;
     --out) OUT=$2; shift ;;
     -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
@@ -40,11 +46,13 @@ command -v haproxy >/dev/null || die "haproxy not installed"
 if [ ! -f "$BUILD/build.ninja" ]; then
     meson setup "$BUILD" "$ROOT" -Dtests=false >/dev/null || die "meson setup failed"
 fi
-ninja -C "$BUILD" tsgwd tsgwctl tools/tsgw-load tools/tsgw-sink >/dev/null || die "build failed"
+ninja -C "$BUILD" tsgwd tsgwctl tools/tsgw-load tools/tsgw-sink tools/tsgw-flood >/dev/null ||
+    die "build failed"
 TSGWD=${TSGWD:-$BUILD/tsgwd}
 TSGWCTL=$BUILD/tsgwctl
 LOAD=$BUILD/tools/tsgw-load
 SINK=$BUILD/tools/tsgw-sink
+FLOOD=$BUILD/tools/tsgw-flood
 
 # ---------------------------------------------------------------- sizes
 NOFILE=$(ulimit -Hn)
@@ -61,12 +69,14 @@ if [ "$QUICK" = 1 ]; then
     B1_BYTES_1=192M; B1_BYTES_16=16M
     B3_SETUPS=600
     B4_RUNS=3
+    B5_BYTES=128M
     SPEED_S=1
 else
     REPS=${BENCH_REPS:-3}
     B1_BYTES_1=1G; B1_BYTES_16=128M
     B3_SETUPS=3000
     B4_RUNS=5
+    B5_BYTES=512M
     SPEED_S=3
 fi
 [ "$N_BIG" -le "$N_SMALL" ] && N_SMALL=$(( N_BIG / 2 )) # a low descriptor limit
@@ -229,13 +239,14 @@ start_haproxy() {
 }
 
 start_tsgwd
-start_haproxy
+[ "$FLOOD_ONLY" = 1 ] || start_haproxy
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 say "work dir $WORK; sink :$SPORT, tsgwd :$GPORT, haproxy :$HPORT; fd limit $NOFILE; load $LOADAVG"
 
 TSGW_ARGS=(--gateway "127.0.0.1:$GPORT" --target "127.0.0.1:$SPORT" --domain CONTOSO --nthash "$NTHASH")
 HAP_ARGS=(--mode tls-only --gateway "127.0.0.1:$HPORT")
 
+if [ "$FLOOD_ONLY" = 0 ]; then
 # ---------------------------------------------------------------- smoke + data check
 # One tunnel each way, 8 MiB in both directions, every byte checked at both ends (--verify).
 # A tunnel that cannot be opened stops the run; corrupted data is reported and the run goes on.
@@ -428,6 +439,68 @@ sleep 2
 b2_measure haproxy h2_big "$N_BIG" "$RSS0_HAP" hap_pids "${HAP_ARGS[@]}"
 stop_pid "$IDLE_PID"
 
+fi # FLOOD_ONLY
+
+# ---------------------------------------------------------------- B5 floods (issue 12)
+# A second tsgwd with the default pre-authentication limits (2,048 in total, 64 per address).
+stop_pid "$GW_PID"
+stop_pid "$HAP_PID"
+FPORT=$(free_port)
+sed -e "s/^listen = .*/listen = 127.0.0.1:$FPORT/" -e '/^max-unauthenticated/d' \
+    -e 's/^admin-socket = .*/admin-socket = flood-admin.sock/' "$WORK/tsgw.conf" >"$WORK/flood.conf"
+"$TSGWD" -c "$WORK/flood.conf" >"$WORK/tsgwd-flood.log" 2>&1 &
+FGW_PID=$!
+PIDS+=("$FGW_PID")
+wait_for 10 "$WORK/tsgwd-flood.log" "tsgwd ready" || die "tsgwd (B5) did not start"
+FLOAD_ARGS=(--gateway "127.0.0.1:$FPORT" --target "127.0.0.1:$SPORT" --domain CONTOSO --nthash "$NTHASH" --user alice --mode ws)
+b5_bulk() { # b5_bulk TAG: one tunnel, down then up
+    local tag=$1 d r
+    for d in down up; do
+        r=$("$LOAD" "${FLOAD_ARGS[@]}" --tunnels 1 --bytes "$B5_BYTES" --direction "$d" --timeout 300 | tail -n1)
+        [ -n "$r" ] || r=null
+        record "{\"b\":\"b5_bulk\",\"tag\":\"$tag\",\"dir\":\"$d\",\"load\":$r}"
+        say "B5 bulk $tag $d: $(jget "$r" mbps) MB/s"
+    done
+}
+b5_setups() { # b5_setups TAG: 30 complete tunnel setups one after another
+    local r
+    r=$("$LOAD" "${FLOAD_ARGS[@]}" --setups 30 --concurrency 1 --timeout 120 | tail -n1)
+    [ -n "$r" ] || r=null
+    record "{\"b\":\"b5_setup\",\"tag\":\"$1\",\"load\":$r}"
+    say "B5 setup $1: p50 $(jget "$r" latency_ms_p50) ms, p99 $(jget "$r" latency_ms_p99) ms"
+}
+for rep in $(seq 1 "$REPS"); do
+    b5_bulk alone
+    "$FLOOD" --host 127.0.0.1 --port "$FPORT" --mode handshake --conns 64 --addrs 100 \
+        --src 127.2.0.1 --rate 1000000 >"$WORK/b5-hs.$rep.out" 2>&1 &
+    HS_PID=$!
+    PIDS+=("$HS_PID")
+    sleep 2
+    c0=$(cpu_ticks "$FGW_PID")
+    b5_bulk flood
+    c1=$(cpu_ticks "$FGW_PID")
+    stop_pid "$HS_PID"
+    r=$(tail -n1 "$WORK/b5-hs.$rep.out")
+    record "{\"b\":\"b5_hs\",\"rep\":$rep,\"cpu_s\":$(echo "$c0 $c1 $CLK_TCK" | awk '{print ($2-$1)/$3}'),\"flood\":${r:-null}}"
+    say "B5 handshake flood: $(jget "$r" per_second) handshakes/s"
+done
+b5_setups unloaded
+RSS_PA0=$(rss_kib "$FGW_PID")
+"$FLOOD" --host 127.0.0.1 --port "$FPORT" --mode slow --conns 3000 --addrs 300 --src 127.1.0.1 \
+    --rate 300 >"$WORK/b5-slow.out" 2>&1 &
+SLOW_PID=$!
+PIDS+=("$SLOW_PID")
+wait_for 60 "$WORK/b5-slow.out" "^ready" || say "B5: the slow flood did not get ready"
+sleep 2
+RSS_PA=$(rss_kib "$FGW_PID")
+PA_OPEN=$(grep -o 'tls [0-9]*' "$WORK/b5-slow.out" | tail -n1 | awk '{print $2}')
+b5_setups slow_flood
+stop_pid "$SLOW_PID"
+record "{\"b\":\"b5_rss\",\"rss0_kib\":$RSS_PA0,\"rss_kib\":$RSS_PA,\"preauth_open\":${PA_OPEN:-0}}"
+say "B5 RSS with the pre-auth table full ($PA_OPEN slow connections held): $RSS_PA0 -> $RSS_PA KiB"
+kill -0 "$FGW_PID" 2>/dev/null || record "{\"b\":\"crash\",\"impl\":\"tsgw\",\"during\":\"B5\",\"status\":1}"
+stop_pid "$FGW_PID"
+
 # ---------------------------------------------------------------- report
 T_END=$(date +%s)
 python3 - "$RUNS" "$WORK/b4.lines" "$OUT" <<PY
@@ -554,6 +627,27 @@ res["b4_tunnels_per_user"] = int(med([int(x["tunnels"]) for x in b4])) if b4 els
 ctl = next((r for r in runs if r["b"] == "b4_tsgwctl"), None)
 res["b4_tsgwctl_ms"] = rnd(ctl["tsgwctl_ms"], 3) if ctl else None
 res["b4_tsgwctl_closed_ms"] = rnd(ctl["closed_ms"], 3) if ctl and ctl["closed_ms"] else None
+def b5_bulk(tag):
+    v = [r["load"]["mbps"] for r in runs if r["b"] == "b5_bulk" and r["tag"] == tag and r["load"]
+         and r["load"].get("mbps")]
+    return statistics.mean(v) if v else None
+b5a, b5f = b5_bulk("alone"), b5_bulk("flood")
+hs = [r["flood"]["per_second"] for r in runs if r["b"] == "b5_hs" and r["flood"]]
+def b5_setup(tag, k):
+    v = [r["load"][k] for r in runs if r["b"] == "b5_setup" and r["tag"] == tag and r["load"]
+         and r["load"].get("ok")]
+    return med(v)
+b5rss = next((r for r in runs if r["b"] == "b5_rss"), None)
+res["b5_tunnel_mbps_alone"] = rnd(b5a)
+res["b5_tunnel_mbps_handshake_flood"] = rnd(b5f)
+res["b5_ratio"] = rnd(ratio(b5f, b5a), 3)
+res["b5_flood_handshakes_per_s"] = rnd(med(hs))
+res["b5_setup_ms_p50_unloaded"] = rnd(b5_setup("unloaded", "latency_ms_p50"), 2)
+res["b5_setup_ms_p50_slow_flood"] = rnd(b5_setup("slow_flood", "latency_ms_p50"), 2)
+res["b5_setup_ms_p99_slow_flood"] = rnd(b5_setup("slow_flood", "latency_ms_p99"), 2)
+res["b5_rss_kib_idle"] = b5rss["rss0_kib"] if b5rss else None
+res["b5_rss_kib_preauth_full"] = b5rss["rss_kib"] if b5rss else None
+res["b5_preauth_held"] = b5rss["preauth_open"] if b5rss else None
 res["openssl_aes128gcm_mbps"] = rnd(speed)
 res["cipher"] = cipher
 res["tsgwd_crashes"] = len(crashes)
@@ -597,13 +691,22 @@ p("  until all the user's sockets closed      %s ms" % f(res["b4_closed_ms"], 3)
 p("  tsgwctl round trip (exec included)       %s ms; sockets closed %s ms after tsgwctl started" % (
     f(res["b4_tsgwctl_ms"], 3), f(res["b4_tsgwctl_closed_ms"], 3, 0)))
 p("")
+p("B5 floods (tsgwd with the default pre-auth limits)")
+p("  one tunnel, MB/s (mean of up and down): alone %s, during %s full TLS handshakes/s from 100 addresses %s: ratio %s" % (
+    f(b5a, 1, 0), f(res["b5_flood_handshakes_per_s"], 0, 0), f(b5f, 1, 0), f(res["b5_ratio"], 3, 0)))
+p("  tunnel setup, ms (p50): unloaded %s, during 3,000 slow connections from 300 addresses %s (p99 %s)" % (
+    f(res["b5_setup_ms_p50_unloaded"], 2, 0), f(res["b5_setup_ms_p50_slow_flood"], 2, 0),
+    f(res["b5_setup_ms_p99_slow_flood"], 2, 0)))
+p("  tsgwd RSS: %s KiB idle, %s KiB with the pre-auth table full (%s slow connections held)" % (
+    res["b5_rss_kib_idle"], res["b5_rss_kib_preauth_full"], res["b5_preauth_held"]))
+p("")
 p("data check (8 MiB both ways, every byte compared): %s" % res["data_check"])
 if crashes:
     p("")
     for c in crashes:
         p("  tsgwd CRASHED (exit status %s) during %s; it was restarted" % (c["status"], c["during"]))
 p("")
-p("targets: B1 ratio >= 1.0 at 16 tunnels; B2 <= 40 KiB at 10,000; B3 >= 0.7; B4 < 1 ms server, < 10 ms closed")
+p("targets: B1 ratio >= 1.0 at 16 tunnels; B2 <= 40 KiB at 10,000; B3 >= 0.7; B4 < 1 ms server, < 10 ms closed; B5 ratio >= 0.5")
 doc = {"summary": res, "meta": meta, "runs": runs, "b4_lines": [l for l in b4lines if l]}
 with open(out_path, "w") as fo:
     json.dump(doc, fo, indent=1)

@@ -30,6 +30,9 @@ void ctl_admin_usage(FILE *f)
             "  show CLASS                  list the instances of any RD Gateway class\n"
             "  policy                      the effective CAPs, RAPs, resource groups, settings\n"
             "  watch [--json]              follow events 200-307 as they happen (one line each)\n"
+            "  blocks                      logon blocks in force (address, account, both)\n"
+            "  unblock WHO                 lift the blocks of an address, an account, or of\n"
+            "                              'ADDRESS ACCOUNT' (event 201 \"unblocked\")\n"
             "\n"
             "Schema:\n"
             "  mof                         print the served schema as MOF text\n"
@@ -377,6 +380,58 @@ static int cmd_watch(void)
     return 0;
 }
 
+/* blocks / unblock: the daemon's table as it is (tab-separated with a header line), or JSON
+ * objects keyed by the header's names. */
+static int cmd_table(char **fields, int n)
+{
+    struct buf resp = BUF_INIT;
+    int64_t r = call(fields, n, &resp);
+    if (r != 0) {
+        if (r > 0)
+            fprintf(stderr, "tsgwctl: access denied\n");
+        buf_free(&resp);
+        return 1;
+    }
+    char *body, msg[256];
+    int64_t st = status_of(&resp, &body, msg, sizeof msg);
+    if (st != 0) {
+        if (st > 0)
+            fprintf(stderr, "tsgwctl: %s: %s\n", fields[0], msg);
+        buf_free(&resp);
+        return 1;
+    }
+    char *save = NULL, *names[MGMT_MAX_FIELDS], *vals[MGMT_MAX_FIELDS];
+    char *line = strtok_r(body, "\n", &save);
+    int nn = line ? mgmt_split(line, names, MGMT_MAX_FIELDS) : 0;
+    if (g_opts.json)
+        printf("[");
+    else if (nn)
+        for (int i = 0; i < nn; i++)
+            printf("%s%s", names[i] ? names[i] : "", i + 1 < nn ? "\t" : "\n");
+    int rows = 0;
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        int nv = mgmt_split(line, vals, MGMT_MAX_FIELDS);
+        if (g_opts.json) {
+            printf("%s{", rows ? "," : "");
+            for (int i = 0; i < nn && i < nv; i++) {
+                printf("%s", i ? "," : "");
+                ctl_json_string(names[i] ? names[i] : "");
+                printf(":");
+                ctl_json_string(vals[i] ? vals[i] : "");
+            }
+            printf("}");
+        } else {
+            for (int i = 0; i < nv; i++)
+                printf("%s%s", vals[i] ? vals[i] : "", i + 1 < nv ? "\t" : "\n");
+        }
+        rows++;
+    }
+    if (g_opts.json)
+        printf("]\n");
+    buf_free(&resp);
+    return 0;
+}
+
 int ctl_admin_command(int argc, char **argv)
 {
     const char *cmd = argv[0];
@@ -444,6 +499,23 @@ int ctl_admin_command(int argc, char **argv)
             return 2;
         }
         return cmd_watch();
+    }
+    if (!strcmp(cmd, "blocks")) {
+        if (nargs) {
+            fprintf(stderr, "usage: tsgwctl blocks [--json]\n");
+            return 2;
+        }
+        char *f[] = {"blocks"};
+        return cmd_table(f, 1);
+    }
+    if (!strcmp(cmd, "unblock")) {
+        if (nargs != 1) {
+            fprintf(stderr,
+                    "usage: tsgwctl unblock ADDRESS|'DOMAIN\\user'|'ADDRESS DOMAIN\\user'\n");
+            return 2;
+        }
+        char *f[] = {"unblock", args[0]};
+        return cmd_table(f, 2);
     }
     if (!strcmp(cmd, "mof")) {
         struct buf b = BUF_INIT;

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/gateway.h"
+#include "daemon/logon_limit.h"
 #include "daemon/provider.h"
 #include "mgmt/proto.h"
 #include "mgmt/schema.h"
@@ -157,6 +158,8 @@ static const struct verb verbs[] = {
     {"get", 2, 2, v_get, "get CLASS KEY"},
     {"invoke", 3, MGMT_MAX_FIELDS - 1, v_invoke, "invoke CLASS METHOD KEY|'' [NAME=VALUE...]"},
     {"version", 0, 0, v_version, "version"},
+    {"blocks", 0, 0, logon_limit_admin_blocks, "blocks"},
+    {"unblock", 1, 1, logon_limit_admin_unblock, "unblock ADDRESS|ACCOUNT|'ADDRESS ACCOUNT'"},
 };
 
 /* ---------- access ---------- */

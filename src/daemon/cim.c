@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/gateway.h"
+#include "daemon/logon_limit.h"
 #include "daemon/provider.h"
 #include "mgmt/cimxml.h"
 
@@ -159,13 +160,20 @@ void cim_on_body(struct conn *c)
     const struct http_request *req = &c->hp.req;
     char who[512] = "";
     int a = -1;
-    bool blocked = gw_auth_blocked(gw, c->peer_str);
-    if (!blocked)
+    char why[160];
+    bool blocked = logon_limit_blocked(c, NULL, why, sizeof why);
+    if (!blocked) {
         a = basic_auth(c, http_request_header(req, "Authorization"), who, sizeof who);
+        blocked = logon_limit_blocked(c, who, why, sizeof why);
+        if (blocked)
+            a = -1; /* refused whatever the password */
+        else if (a < 0)
+            logon_limit_failed(c, who);
+        else
+            logon_limit_succeeded(c, who);
+    }
     if (a < 0) {
-        log_cim_auth(c, who, blocked ? "too many failed logons: rate limited" : "bad credentials");
-        if (!blocked)
-            gw_auth_failed(gw, c->peer_str);
+        log_cim_auth(c, who, blocked ? why : "bad credentials");
         conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: Basic realm=\"tsgw\"\r\n",
                          true);
         return;

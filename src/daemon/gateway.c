@@ -22,6 +22,7 @@
 
 #include "core/log.h"
 #include "daemon/admin.h"
+#include "daemon/logon_limit.h"
 #include "daemon/ops.h"
 #include "daemon/dirpool.h"
 #include "daemon/resolver.h"
@@ -39,68 +40,6 @@ bool gw_event_wanted(const struct gateway *gw, int id)
 {
     int sw = audit_switch_for_event(id);
     return sw < 0 || gw->cfg->audit[sw];
-}
-
-/* ---------- logon rate limiting ---------- */
-
-#define AUTHFAIL_MAX 4096
-
-static struct authfail *authfail_find(struct gateway *gw, const char *addr)
-{
-    for (struct authfail *f = gw->authfails; f; f = f->next)
-        if (!strcmp(f->addr, addr))
-            return f;
-    return NULL;
-}
-
-bool gw_auth_blocked(struct gateway *gw, const char *addr)
-{
-    struct authfail *f = authfail_find(gw, addr);
-    return f && f->blocked_until_ms > now_ms();
-}
-
-void gw_auth_failed(struct gateway *gw, const char *addr)
-{
-    const struct gw_limits *l = &gw->cfg->lim;
-    uint64_t now = now_ms();
-    struct authfail *f = authfail_find(gw, addr);
-    if (!f) {
-        if (gw->nauthfails >= AUTHFAIL_MAX) {
-            /* forget the oldest entry (the list's tail) */
-            struct authfail **pp = &gw->authfails;
-            while ((*pp)->next)
-                pp = &(*pp)->next;
-            free(*pp);
-            *pp = NULL;
-            gw->nauthfails--;
-        }
-        f = calloc(1, sizeof *f);
-        if (!f)
-            return;
-        str_copy(f->addr, addr, sizeof f->addr);
-        f->next = gw->authfails;
-        gw->authfails = f;
-        gw->nauthfails++;
-    }
-    if (now - f->window_start_ms > l->auth_failure_window_ms) {
-        f->window_start_ms = now;
-        f->count = 0;
-    }
-    if (++f->count >= l->auth_failures && f->blocked_until_ms <= now) {
-        f->blocked_until_ms = now + l->auth_block_ms;
-        log_warn("%u failed logons from %s within %u s: its logons are refused for %u s", f->count,
-                 addr, l->auth_failure_window_ms / 1000, l->auth_block_ms / 1000);
-    }
-}
-
-static void authfail_free(struct gateway *gw)
-{
-    while (gw->authfails) {
-        struct authfail *f = gw->authfails;
-        gw->authfails = f->next;
-        free(f);
-    }
-    gw->nauthfails = 0;
 }
 
 /* ---------- connection I/O ---------- */
@@ -817,6 +756,7 @@ static void sweep(struct gateway *gw)
         if (!t->dead)
             tunnel_tick(t, now);
     admin_sweep(gw, now);
+    logon_limit_sweep(gw, now);
     ops_tick(gw, now);
     dirpool_tick(now);
 }
@@ -1045,7 +985,7 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     gw->admin_io.fd = -1;
     str_copy(gw->config_path, config_path, sizeof gw->config_path);
     gw->cfg = config_new();
-    if (!gw->cfg || preauth_init(gw) < 0) {
+    if (!gw->cfg || preauth_init(gw) < 0 || logon_limit_init(gw) < 0) {
         snprintf(err, errsz, "out of memory");
         return -1;
     }
@@ -1125,7 +1065,7 @@ void gw_free(struct gateway *gw)
     ops_free(gw);
     logon_shutdown(gw);
     admin_free(gw);
-    authfail_free(gw);
+    logon_limit_free(gw);
     preauth_free(gw);
     for (unsigned i = 0; i < gw->nlisteners; i++)
         if (gw->listeners[i].io.fd >= 0)

@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "daemon/preauth.h"
 #include "guard/addrkey.h"
+#include "guard/logon_guard.h"
 #include "guard/preauth_table.h"
 #include "http/http.h"
 #include "net/loop.h"
@@ -133,15 +134,6 @@ struct tunnel {
     struct tunnel *reap_next;
 };
 
-/* Failed logons per client address (rate limiting). */
-struct authfail {
-    char addr[64];
-    uint32_t count;
-    uint64_t window_start_ms;
-    uint64_t blocked_until_ms;
-    struct authfail *next;
-};
-
 struct listener {
     struct io io;
     struct gateway *gw;
@@ -181,8 +173,7 @@ struct gateway {
     uint64_t evict_logged_ms;
     struct conn *hs_head, *hs_tail; /* TLS handshakes waiting for a turn */
     uint32_t hs_budget;
-    struct authfail *authfails; /* most recent first */
-    uint32_t nauthfails;
+    struct logon_guard logon_guard; /* logon failures and blocks (logon_limit.c) */
     struct io admin_io;
     struct admin_client *admin_clients;
     uint32_t nadmin;
@@ -222,10 +213,6 @@ bool conn_can_read(const struct conn *c);
 bool gw_event_wanted(const struct gateway *gw, int id);
 void conn_send_simple(struct conn *c, int status, const char *reason, const char *extra,
                       bool close);
-
-/* Logon rate limiting by client address: true while addr is blocked. */
-bool gw_auth_blocked(struct gateway *gw, const char *addr);
-void gw_auth_failed(struct gateway *gw, const char *addr);
 
 /* cim.c */
 void cim_on_request(struct conn *c);

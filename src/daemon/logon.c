@@ -19,6 +19,7 @@
 #include "core/util.h"
 #include "daemon/dirpool.h"
 #include "daemon/gateway.h"
+#include "daemon/logon_limit.h"
 #include "daemon/ops.h"
 
 #define MAX_AUTH_ROUNDS 4
@@ -350,7 +351,7 @@ static int directory_logon(struct conn *c, const uint8_t *msg, size_t len, uint6
     if (r != NTLM_OK) {
         logon_session_clear(s);
         log_auth_failure(c, s->sent, 1326, ntlm_strerror(r));
-        gw_auth_failed(gw, c->peer_str);
+        logon_limit_failed(c, s->sent);
         conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
         return LOGON_SENT;
     }
@@ -401,10 +402,11 @@ static void directory_done(struct dir_job *job, const struct dir_result *res)
             log_info("%s authenticated as %s (NTLM through winbind%s%s, sent as %s)", c->peer_str,
                      c->who.account, c->who.flags[0] ? ", " : "", c->who.flags, s->sent);
             stats_logon(s->scheme[0] ? s->scheme : "NTLM", LOGON_OK);
+            logon_limit_succeeded(c, s->sent);
             result = LOGON_AUTHED;
         } else {
             log_auth_failure(c, res->identity, 1326, ntlm_strerror(r));
-            gw_auth_failed(gw, c->peer_str);
+            logon_limit_failed(c, s->sent);
             conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
         }
     } else if (res->rc == DIR_DENIED) {
@@ -412,7 +414,7 @@ static void directory_done(struct dir_job *job, const struct dir_result *res)
         snprintf(why, sizeof why, "%s (NTSTATUS 0x%08X)",
                  ntstatus_reason(res->nt_status, buf, sizeof buf), (unsigned)res->nt_status);
         log_auth_failure_nt(c, s->sent, (int)ntstatus_win32(res->nt_status), res->nt_status, why);
-        gw_auth_failed(gw, c->peer_str);
+        logon_limit_failed(c, s->sent);
         conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
     } else {
         /* the directory could not answer: not the account's fault, not counted against the
@@ -478,8 +480,9 @@ int logon_http(struct conn *c, const struct http_request *req)
     }
     uint32_t type = (uint32_t)msg[8] | (uint32_t)msg[9] << 8 | (uint32_t)msg[10] << 16 |
                     (uint32_t)msg[11] << 24;
-    if (gw_auth_blocked(gw, c->peer_str)) {
-        log_auth_failure(c, "", 1909, "too many failed logons from this address: rate limited");
+    char why[160];
+    if (logon_limit_blocked(c, NULL, why, sizeof why)) {
+        log_auth_failure(c, "", 1909, why);
         conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
         return 0;
     }
@@ -525,8 +528,18 @@ int logon_http(struct conn *c, const struct http_request *req)
     }
     users_reload_if_changed(gw);
     struct ntlm_result res;
+    char who[2 * NTLM_NAME_MAX + 2];
     if (ntlm_authenticate_names(msg, (size_t)mlen, &res) == NTLM_OK &&
         goes_to_directory(gw, res.domain, res.user)) {
+        snprintf(who, sizeof who, "%s%s%s", res.domain, res.domain[0] ? "\\" : "", res.user);
+        /* a blocked (address, account) is refused before the directory is asked */
+        if (logon_limit_blocked(c, who, why, sizeof why)) {
+            OPENSSL_cleanse(msg, sizeof msg);
+            logon_session_clear(s);
+            log_auth_failure(c, who, 1909, why);
+            conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+            return 0;
+        }
         int r = directory_logon(c, msg, (size_t)mlen, now);
         OPENSSL_cleanse(msg, sizeof msg);
         return r;
@@ -537,14 +550,20 @@ int logon_http(struct conn *c, const struct http_request *req)
                                      c, &res);
     logon_session_clear(s);
     OPENSSL_cleanse(msg, sizeof msg);
-    if (r != NTLM_OK) {
-        char who[2 * NTLM_NAME_MAX + 2];
-        snprintf(who, sizeof who, "%s\\%s", res.domain, res.user);
-        log_auth_failure(c, who, 1326, ntlm_strerror(r));
-        gw_auth_failed(gw, c->peer_str);
+    snprintf(who, sizeof who, "%s%s%s", res.domain, res.domain[0] ? "\\" : "", res.user);
+    /* a blocked (address, account) is refused whatever the password: no oracle for guessers */
+    if (logon_limit_blocked(c, who, why, sizeof why)) {
+        log_auth_failure(c, who, 1909, why);
         conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
         return 0;
     }
+    if (r != NTLM_OK) {
+        log_auth_failure(c, who, 1326, ntlm_strerror(r));
+        logon_limit_failed(c, who);
+        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        return 0;
+    }
+    logon_limit_succeeded(c, who);
     str_copy(c->who.account, res.identity, sizeof c->who.account);
     str_copy(c->who.method, "NTLM", sizeof c->who.method);
     str_copy(c->who.source, "local", sizeof c->who.source);

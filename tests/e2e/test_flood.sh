@@ -131,5 +131,60 @@ V6_MS=$(desktop v6 127.0.0.1:$GPORT)
 ok "ipv6: xfreerdp reaches the desktop during the IPv6 flood ($V6_MS ms)" [ "$V6_MS" != fail ]
 stop_pid "$FLOOD6_PID"
 
+# ---------------------------------------------------------------- a guesser next to a user
+# Everything from 127.0.0.1, like users behind one NAT. auth-failures = 3 per (address, account),
+# auth-block = 2 s doubling per block, the address as a whole only after 12 failures.
+tries() { # tries NAME STEP...: tests/support/logon_try.py, output in $WORK/NAME.log
+    local name=$1
+    shift
+    PYTHONPATH="$SUPPORT" PYTHONDONTWRITEBYTECODE=1 timeout 60 "$PYTHON" "$SUPPORT/logon_try.py" \
+        "$GPORT" "$@" >"$WORK/$name.log" 2>&1
+}
+T0=$(date +%s%N)
+tries guess1 'CONTOSO\bob:guess1' 'CONTOSO\bob:guess2' 'CONTOSO\bob:guess3' \
+    'CONTOSO\bob:Secret2' 'CONTOSO\carol:guess1' 'CONTOSO\carol:guess2' \
+    'CONTOSO\nobody:guess1' 'CONTOSO\nobody:guess2' 'CONTOSO\alice:Secret1' \
+    sleep:2.3 'CONTOSO\bob:guess4' 'CONTOSO\bob:guess5' 'CONTOSO\bob:guess6' 'CONTOSO\bob:Secret2'
+T1=$(date +%s%N)
+log "guesser: $(tr '\n' ' ' <"$WORK/guess1.log") ($(((T1 - T0) / 1000000)) ms)"
+ok "guesser: 3 wrong passwords for bob, all refused" \
+    [ "$(head -n3 "$WORK/guess1.log" | grep -c ' 401$')" = 3 ]
+ok "guesser: bob blocked from this address: event 201 with the reason" \
+    has gw 'EVENT 201 Username="contoso\\\\bob" IpAddress="127.0.0.1".*ErrorCode="1909" Reason="blocked address+account: 3 failed logons for this account from this address within 60 s: blocked for 2 s (block 1)"'
+ok "guesser: while blocked, even bob's right password is refused (no oracle)" \
+    [ "$(sed -n 4p "$WORK/guess1.log")" = 'CONTOSO\bob 401' ]
+ok "guesser: the refusal is an event 201 'rate limited'" \
+    has gw 'EVENT 201 Username="CONTOSO\\\\bob" IpAddress="127.0.0.1" AuthType="NTLM" ConnectionProtocol="HTTP" ErrorCode="1909" Reason="rate limited: too many failed logons for this account from this address'
+ok "user: alice's right password from the same address gets in meanwhile (101)" \
+    [ "$(sed -n 9p "$WORK/guess1.log")" = 'CONTOSO\alice 101' ]
+ok "guesser: bob's block ends after 2 s: event 201 'unblocked ... expired'" \
+    has gw 'EVENT 201 Username="contoso\\\\bob" IpAddress="127.0.0.1".*ErrorCode="0" Reason="unblocked address+account: expired"'
+ok "guesser: the second block of bob is twice as long (slowed down)" \
+    has gw 'Reason="blocked address+account: 3 failed logons for this account from this address within 60 s: blocked for 4 s (block 2)"'
+ok "guesser: bob's right password is refused during the second block" \
+    [ "$(tail -n1 "$WORK/guess1.log")" = 'CONTOSO\bob 401' ]
+USER_MS=$(desktop guessuser 127.0.0.1:$GPORT)
+ok "user: xfreerdp as alice reaches the desktop while bob is blocked ($USER_MS ms)" [ "$USER_MS" != fail ]
+ok "tsgwctl blocks: bob from 127.0.0.1 listed" \
+    bash -c "'$TSGWCTL' -s '$SOCK' blocks | grep -q \$'^address+account\t127.0.0.1\tcontoso\\\\\\\\bob\t'"
+# two more failures make 12 from this address: now the address as a whole is blocked
+tries guess2 'CONTOSO\x1:guess' 'CONTOSO\x2:guess' 'CONTOSO\alice:Secret1'
+ok "guesser: 12 failures from one address block the address: event 201" \
+    has gw 'IpAddress="127.0.0.1".*ErrorCode="1909" Reason="blocked address: 12 failed logons from this address for any account'
+ok "address block: alice's right password is refused too" \
+    [ "$(tail -n1 "$WORK/guess2.log")" = 'CONTOSO\alice 401' ]
+"$TSGWCTL" -s "$SOCK" --json blocks >"$WORK/blocks.json" 2>&1
+ok "tsgwctl --json blocks: the address block with its seconds left" \
+    [ "$(json_eval "$WORK/blocks.json" 'any(b["Kind"]=="address" and b["Address"]=="127.0.0.1" and int(b["SecondsLeft"])>0 for b in j)')" = True ]
+"$TSGWCTL" -s "$SOCK" unblock 127.0.0.1 >"$WORK/unblock.log" 2>&1
+ok "tsgwctl unblock 127.0.0.1 lifts its blocks" has unblock '^[1-9]'
+ok "unblock: event 201 'lifted by an administrator'" \
+    has gw 'IpAddress="127.0.0.1".*ErrorCode="0" Reason="unblocked address: lifted by an administrator"'
+tries after 'CONTOSO\alice:Secret1'
+ok "after the lift alice gets in again" [ "$(cat "$WORK/after.log")" = 'CONTOSO\alice 101' ]
+"$TSGWCTL" -s "$SOCK" unblock 192.0.2.1 >"$WORK/unblock2.log" 2>&1
+rc=$?
+ok "tsgwctl unblock of an address with no block: exit status 1" [ $rc -eq 1 ]
+
 ok "no sanitizer report in the daemon's log" hasnt gw "Sanitizer"
 finish

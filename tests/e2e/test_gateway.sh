@@ -129,7 +129,8 @@ for n in 1 2; do
     xfr "bad$n" /v:127.0.0.1:$TPORT /g:127.0.0.1:$GPORT /gu:'CONTOSO\alice' /gp:nope$n \
         /gt:http /u:test /p:test +auth-only
 done
-ok "4 failed logons: the address is blocked" has gw "4 failed logons from 127.0.0.1"
+ok "4 failed logons: alice is blocked from this address" \
+    has gw "4 failed logons for this account from this address"
 xfr blocked /v:127.0.0.1:$TPORT $GW /u:test /p:test +auth-only
 rc=$?
 ok "while blocked, even the right password is refused" [ $rc -ne 0 ]

@@ -621,7 +621,7 @@ EOF
 ok "ntlm: 20 wrong passwords -> 20 x 401, 20 x EVENT 201 (5 bad credentials, then rate limited)" \
     py ntlm_brute <<'EOF'
 src = '127.0.0.40'
-pat_bad = 'EVENT 201 Username="CONTOSO\\\\alice" IpAddress="%s"' % src
+pat_bad = 'EVENT 201 Username="CONTOSO\\\\alice" IpAddress="%s" AuthType="NTLM" ConnectionProtocol="HTTP" ErrorCode="1326"' % src
 pat_rl = 'IpAddress="%s" AuthType="NTLM" ConnectionProtocol="HTTP" ErrorCode="1909"' % src
 nb, nr = log_count(E, pat_bad), log_count(E, pat_rl)
 bad = Creds.from_password(r'CONTOSO\alice', 'wrong')
