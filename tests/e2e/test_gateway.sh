@@ -124,8 +124,8 @@ rc=$?
 ok "daemon still serves after refusals" [ $rc -eq 0 ]
 ok "daemon is still running" kill -0 "$GW_PID"
 
-# repeated wrong passwords: the address is blocked for a while, then let in again
-for n in 1 2; do
+# repeated wrong passwords: alice is blocked from this address for a while, then let in again
+for n in 1 2 3 4; do
     xfr "bad$n" /v:127.0.0.1:$TPORT /g:127.0.0.1:$GPORT /gu:'CONTOSO\alice' /gp:nope$n \
         /gt:http /u:test /p:test +auth-only
 done
