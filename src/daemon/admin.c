@@ -516,7 +516,10 @@ int admin_init(struct gateway *gw, char *err, size_t errsz)
         return -1;
     }
     struct group *g = getgrnam(gw->cfg->admin_group);
-    if (g && chown(path, (uid_t)-1, g->gr_gid) < 0)
+    /* under systemd the service's group is the admin group already: no chown needed (the unit's
+     * system call filter forbids it) */
+    if (g && !(stat(path, &st) == 0 && st.st_gid == g->gr_gid) &&
+        chown(path, (uid_t)-1, g->gr_gid) < 0)
         log_warn("admin-socket %s: cannot give it to group %s: %s", path, gw->cfg->admin_group,
                  strerror(errno));
     chmod(path, 0660);
