@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Issue 13 (operations): the live event stream (tsgwctl watch), with a real xfreerdp session
-# ended by DisconnectUser. Needs root for the unprivileged-caller check (setpriv).
+# Issue 13 (operations), with real xfreerdp sessions ended by DisconnectUser:
+#  1. the live event stream (tsgwctl watch [--json]), admin-only, a stuck watcher harmless;
+#  2. native journal entries: in a mount namespace this test creates, its own datagram socket is
+#     /run/systemd/journal/socket; tsgwd (target auto, stderr named by JOURNAL_STREAM) sends
+#     structured entries there;
+#  3. /metrics: promtool check metrics, and a real Prometheus on loopback scraping it every
+#     second, whose query API shows the tunnel gauge rise and fall with the session.
+# Needs root (setpriv, unshare -m, mount).
 . "$(dirname "$0")/lib.sh"
 
 TPORT=$(free_port)
@@ -85,4 +91,145 @@ wait_for 5 "$WORK/stuck.log" stuck
 ok "the admin socket answers while a watcher is stuck" bash -c "'$TSGWCTL' -s '$SOCK' ls >/dev/null"
 stop_pid "$STUCK"
 stop_pid "$WATCH_PID"
+stop_pid "$GW_PID"
+
+# ---- 2. journald (native protocol) and 3. metrics, one tsgwd ----
+mkdir -m 700 "$WORK/journal"
+python3 - "$WORK/journal/socket" >"$WORK/journal.jsonl" 2>"$WORK/journal.err" <<'PY' &
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(120)
+print(json.dumps({"LISTENING": "1"}), flush=True)
+while True:
+    try:
+        d = s.recv(1 << 20)
+    except socket.timeout:
+        break
+    f, i = {}, 0
+    while i < len(d):
+        nl = d.index(b"\n", i)
+        line = d[i:nl]
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+            i = nl + 1
+        else:  # binary-safe form: NAME, LF, 64-bit little-endian size, value, LF
+            k = line
+            n = struct.unpack("<Q", d[nl + 1:nl + 9])[0]
+            v = d[nl + 9:nl + 9 + n]
+            i = nl + 9 + n + 1
+        f[k.decode()] = v.decode("utf-8", "replace")
+    print(json.dumps(f), flush=True)
+PY
+JPID=$!
+PIDS+=($JPID)
+wait_for 5 "$WORK/journal.jsonl" LISTENING
+MPORT=$(free_port)
+PPORT=$(free_port)
+sed -e '/^\[auth\]/i [log]\ntarget = auto\n[metrics]\nlisten = 127.0.0.1:'"$MPORT" \
+    "$WORK/tsgw.conf" >"$WORK/tsgw2.conf"
+: >"$WORK/gw2.log"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$WORK/gw2.log") unshare -m sh -c \
+    'mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal &&
+     mount --bind "$0" /run/systemd/journal && exec "$@"' \
+    "$WORK/journal" "$TSGWD" -c "$WORK/tsgw2.conf" >>"$WORK/gw2.log" 2>&1 &
+GW_PID=$!
+PIDS+=($GW_PID)
+wait_for 10 "$WORK/journal.jsonl" "tsgwd ready" || { echo "Bail out! tsgwd (journal) did not start"; exit 1; }
+ok "stderr is the journal (JOURNAL_STREAM): diagnostics arrive as native entries, not on stderr" \
+    bash -c "grep -q '\"MESSAGE\": \"tsgwd ready\"' '$WORK/journal.jsonl' && ! grep -q 'tsgwd ready' '$WORK/gw2.log'"
+
+curl -sf "http://127.0.0.1:$MPORT/metrics" >"$WORK/metrics0.txt"
+ok "/metrics answers (text format 0.0.4)" grep -q '^tsgw_tunnels{transport="websocket"} 0$' "$WORK/metrics0.txt"
+ok "promtool check metrics: clean" bash -c "promtool check metrics <'$WORK/metrics0.txt' >'$WORK/promtool0.log' 2>&1"
+cat >"$WORK/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+scrape_configs:
+  - job_name: tsgw
+    static_configs:
+      - targets: ['127.0.0.1:$MPORT']
+YML
+prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom" \
+    --web.listen-address="127.0.0.1:$PPORT" --log.level=warn >"$WORK/prometheus.log" 2>&1 &
+PROM=$!
+PIDS+=($PROM)
+pq() { # pq PROMQL: the instant value, or nothing
+    curl -sf --get "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" |
+        python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' 2>/dev/null
+}
+for i in $(seq 1 150); do [ "$(pq 'up{job="tsgw"}')" = 1 ] && break; sleep 0.2; done
+ok "a real Prometheus scrapes tsgwd (up == 1)" [ "$(pq 'up{job="tsgw"}')" = 1 ]
+T0=$(date +%s)
+sleep 2
+
+xfr_bg alice2 /v:127.0.0.1:$TPORT /g:127.0.0.1:$GPORT /gu:'CONTOSO\alice' /gp:Secret1 /u:a /p:a
+A=$XFR_PID
+wait_for 40 "$WORK/alice2.log" CONNECTION_STATE_ACTIVE
+ok "second xfreerdp session active" has alice2 CONNECTION_STATE_ACTIVE
+curl -sf "http://127.0.0.1:$MPORT/metrics" >"$WORK/metrics1.txt"
+ok "during the session: one websocket tunnel, one user, one channel open" \
+    bash -c "grep -q '^tsgw_tunnels{transport=\"websocket\"} 1$' '$WORK/metrics1.txt' &&
+             grep -q '^tsgw_users 1$' '$WORK/metrics1.txt' && grep -q '^tsgw_channels_open 1$' '$WORK/metrics1.txt'"
+ok "during the session: promtool check metrics still clean" bash -c "promtool check metrics <'$WORK/metrics1.txt' >/dev/null 2>&1"
+sleep 3
+"$TSGWCTL" -s "$SOCK" disconnect-user 'CONTOSO\alice' >"$WORK/du2.log"
+for i in $(seq 1 40); do kill -0 "$A" 2>/dev/null || break; sleep 0.05; done
+sleep 3
+T1=$(date +%s)
+curl -sf --get "http://127.0.0.1:$PPORT/api/v1/query_range" --data-urlencode 'query=sum(tsgw_tunnels)' \
+    --data-urlencode "start=$T0" --data-urlencode "end=$T1" --data-urlencode step=1 >"$WORK/range.json"
+python3 - "$WORK/range.json" >"$WORK/range.log" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["data"]["result"]
+v = [int(float(x[1])) for x in r[0]["values"]] if r else []
+print("values", v)
+# 0 before, 1 during, 0 after, in that order
+ok = len(v) >= 6 and v[0] == 0 and v[-1] == 0 and 1 in v and max(v) == 1
+ok = ok and v.index(1) > 0 and all(x == 0 for x in v[len(v) - 1 - v[::-1].index(1) + 1:])
+print("RANGE-OK" if ok else "RANGE-BAD")
+PY
+ok "Prometheus query API: sum(tsgw_tunnels) went 0 -> 1 -> 0 with the session" has range RANGE-OK
+log "sum(tsgw_tunnels) per second: $(grep values "$WORK/range.log")"
+prom_counters_ok() {
+    local du adm logon bytes
+    du=$(pq 'tsgw_admin_disconnects_total{method="DisconnectUser"}')
+    adm=$(pq 'tsgw_channels_closed_total{reason="admin"}')
+    logon=$(pq 'tsgw_logons_total{result="success",method="NTLM"}')
+    bytes=$(pq 'tsgw_relay_bytes_total{direction="resource_to_client"}')
+    log "Prometheus: DisconnectUser=$du closed(admin)=$adm logons(success,NTLM)=$logon bytes(to client)=$bytes"
+    [ "$du" = 1 ] && [ "$adm" = 1 ] && [ "${logon:-0}" -ge 1 ] &&
+        python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 1000 else 1)' "${bytes:-0}"
+}
+ok "Prometheus: one DisconnectUser, one channel closed by an admin, a logon, relay bytes" \
+    prom_counters_ok
+
+python3 - "$WORK/journal.jsonl" >"$WORK/journal-check.log" <<'PY'
+import json, sys
+ents = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+evs = [e for e in ents if "TSGW_EVENT_ID" in e]
+ids = [int(e["TSGW_EVENT_ID"]) for e in evs]
+print("ids", ids)
+want = {200: "6", 300: "6", 302: "6", 202: "5"}
+ok = ids == [200, 300, 302, 202]
+for e in evs:
+    i = int(e["TSGW_EVENT_ID"])
+    ok = ok and e["MESSAGE_ID"] == "4f1ad8e0b5a94c2fa7d36b91c8%06d" % i
+    ok = ok and e["PRIORITY"] == want.get(i) and e["SYSLOG_IDENTIFIER"] == "tsgwd"
+    ok = ok and e["TSGW_USERNAME"] == "CONTOSO\\alice" and e["TSGW_CLIENT_ADDRESS"] == "127.0.0.1"
+    ok = ok and e["MESSAGE"].startswith("EVENT %d " % i)
+    if i != 200:
+        ok = ok and e["TSGW_RESOURCE"] == "127.0.0.1"
+e202 = evs[-1] if evs else {}
+ok = ok and e202.get("TSGW_METHOD") == "DisconnectUser" and int(e202.get("TSGW_BYTES_TRANSFERED", 0)) > 0
+ok = ok and evs[2].get("TSGW_TRANSPORT") == "websocket" and evs[0].get("TSGW_AUTH_TYPE") == "NTLM"
+print("JOURNAL-OK" if ok else "JOURNAL-BAD", evs)
+PY
+ok "journal: 200, 300, 302, 202 as native entries with MESSAGE_ID, PRIORITY, TSGW_* fields" \
+    has journal-check JOURNAL-OK
+ok "journal: no event went to stderr" hasnt gw2 "EVENT "
+stop_pid "$PROM"
+stop_pid "$GW_PID"
+stop_pid "$JPID"
 finish
