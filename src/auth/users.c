@@ -594,7 +594,13 @@ int user_store_save(const char *path, const struct user_store *st)
         free(tmp);
         return e;
     }
-    int rc = fchmod(fd, 0600) < 0 ? -errno : 0;
+    /* a replaced file keeps its group and (at most 0640) its mode: the packaged service reads
+     * /etc/tsgw/users through group tsgw */
+    mode_t mode = 0600;
+    struct stat old;
+    if (stat(path, &old) == 0 && fchown(fd, (uid_t)-1, old.st_gid) == 0)
+        mode = old.st_mode & 0640;
+    int rc = fchmod(fd, mode) < 0 ? -errno : 0;
     static const char header[] = "# tsgw users: DOMAIN\\user:NTHASH:group;group:full name\n";
     if (rc == 0)
         rc = write_all(fd, header, sizeof header - 1);
