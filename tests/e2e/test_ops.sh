@@ -5,7 +5,8 @@
 #     /run/systemd/journal/socket; tsgwd (target auto, stderr named by JOURNAL_STREAM) sends
 #     structured entries there;
 #  3. /metrics: promtool check metrics, and a real Prometheus on loopback scraping it every
-#     second, whose query API shows the tunnel gauge rise and fall with the session.
+#     second, whose query API shows the tunnel gauge rise and fall with the session;
+#  4. [log] target = syslog: in another mount namespace, this test's datagram socket is /dev/log.
 # Needs root (setpriv, unshare -m, mount).
 . "$(dirname "$0")/lib.sh"
 
@@ -232,4 +233,44 @@ ok "journal: no event went to stderr" hasnt gw2 "EVENT "
 stop_pid "$PROM"
 stop_pid "$GW_PID"
 stop_pid "$JPID"
+
+# ---- 4. syslog: /dev/log is this test's socket (the namespace's /dev is a tmpfs holding the
+# few device nodes tsgwd needs, bound from the real /dev, and the socket) ----
+python3 - "$WORK/syslog.sock" >"$WORK/syslog.log" 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(60)
+print("LISTENING", flush=True)
+while True:
+    try:
+        print(s.recv(65536).decode("utf-8", "replace"), flush=True)
+    except socket.timeout:
+        break
+PY
+SPID=$!
+PIDS+=($SPID)
+wait_for 5 "$WORK/syslog.log" LISTENING
+sed -e '/^\[auth\]/i [log]\ntarget = syslog' "$WORK/tsgw.conf" >"$WORK/tsgw3.conf"
+mkdir -p "$WORK/realdev"
+unshare -m sh -c '
+    mount --rbind /dev "$0/realdev" && mount -t tmpfs -o mode=755 tmpfs /dev &&
+    for n in null zero random urandom; do
+        : >"/dev/$n" && mount --bind "$0/realdev/$n" "/dev/$n" || exit 1
+    done &&
+    : >/dev/log && mount --bind "$0/syslog.sock" /dev/log && umount -l "$0/realdev" &&
+    exec "$@"' "$WORK" "$TSGWD" -c "$WORK/tsgw3.conf" >"$WORK/gw3.log" 2>&1 &
+GW_PID=$!
+PIDS+=($GW_PID)
+wait_for 10 "$WORK/syslog.log" "tsgwd ready"
+curl -sk -o /dev/null -X RDG_OUT_DATA -H 'Authorization: NTLM bm90bnRsbQ==' \
+    "https://127.0.0.1:$GPORT/remoteDesktopGateway/"
+wait_for 5 "$WORK/syslog.log" "EVENT 201"
+ok "syslog: diagnostics as daemon.info (<30>), ident tsgwd with its pid" \
+    grep -Eq '^<30>.* tsgwd\[[0-9]+\]: tsgwd ready$' "$WORK/syslog.log"
+ok "syslog: event 201 as daemon.warning (<28>), the line from EVENT on" \
+    grep -Eq '^<28>.* tsgwd\[[0-9]+\]: EVENT 201 Username="" IpAddress="127.0.0.1".* ErrorCode="1326"' "$WORK/syslog.log"
+ok "syslog: nothing on stderr" hasnt gw3 "EVENT "
+stop_pid "$GW_PID"
+stop_pid "$SPID"
 finish

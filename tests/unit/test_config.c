@@ -425,6 +425,11 @@ struct err_case {
 
 static const struct err_case err_cases[] = {
     {"[bogus]\n", 7, "unknown section [bogus]"},
+    {"[log]\ntarget = file\n", 8, "is not auto, stderr, journal or syslog"},
+    {"[log]\nevent-history = 100001\n", 8, "not a number in 0..100000"},
+    {"[log]\ncolour = yes\n", 8, "unknown key 'colour' in [log]"},
+    {"[metrics]\nlisten = localhost\n", 8, "is not ADDRESS:PORT"},
+    {"[metrics]\nport = 9477\n", 8, "unknown key 'port' in [metrics]"},
     {"[bogus:x]\n", 7, "unknown section [bogus:x]"},
     {"[cap:]\n", 7, "needs a name"},
     {"[rap:   ]\n", 7, "needs a name"},
@@ -595,6 +600,9 @@ static void test_ok_table(void **state)
         "[limits]\nauth-timeout = 4294967295ms\n",
         "[limits]\nauth-timeout = 4294967s\n",
         "[limits]\nauth-timeout = 1193h\n",
+        "[log]\ntarget = syslog\nevent-history = 0\n",
+        "[log]\ntarget = journal\nevent-history = 100000\n",
+        "[metrics]\nlisten = [::1]:9477\n",
     };
     for (size_t i = 0; i < N(ok); i++) {
         char text[2048];
@@ -605,6 +613,26 @@ static void test_ok_table(void **state)
             fail_msg("ok case %zu:\n%s\ngave:\n%s", i, ok[i], l.text);
         unload(&l);
     }
+}
+
+/* [log] and [metrics]: defaults and values */
+static void test_log_metrics(void **state)
+{
+    (void)state;
+    struct loaded l;
+    load(&l, HEAD);
+    assert_int_equal(l.n, 0);
+    assert_string_equal(l.cfg->log_target, "auto");
+    assert_int_equal(l.cfg->event_history, 1000);
+    assert_string_equal(l.cfg->metrics_listen, "");
+    unload(&l);
+    load(&l,
+         HEAD "[log]\ntarget = syslog\nevent-history = 5\n[metrics]\nlisten = 127.0.0.1:9477\n");
+    assert_int_equal(l.n, 0);
+    assert_string_equal(l.cfg->log_target, "syslog");
+    assert_int_equal(l.cfg->event_history, 5);
+    assert_string_equal(l.cfg->metrics_listen, "127.0.0.1:9477");
+    unload(&l);
 }
 
 static void test_key_outside_section(void **state)
@@ -1198,6 +1226,7 @@ int main(void)
         cmocka_unit_test(test_error_table),
         cmocka_unit_test(test_directory_keys),
         cmocka_unit_test(test_ok_table),
+        cmocka_unit_test(test_log_metrics),
         cmocka_unit_test(test_key_outside_section),
         cmocka_unit_test(test_required_keys),
         cmocka_unit_test(test_many_errors),
