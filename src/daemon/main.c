@@ -239,5 +239,6 @@ int main(int argc, char **argv)
     int rc = gw_run(gw);
     gw_free(gw);
     free(gw);
+    ops_exit();
     return rc;
 }

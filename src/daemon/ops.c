@@ -220,3 +220,8 @@ void ops_free(struct gateway *gw)
 {
     metrics_free(gw);
 }
+
+void ops_exit(void)
+{
+    event_hub_reset();
+}

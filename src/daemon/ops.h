@@ -77,5 +77,7 @@ void ops_reloaded(struct gateway *gw, int ok);
 void ops_stopping(struct gateway *gw);
 void ops_tick(struct gateway *gw, uint64_t now_ms);
 void ops_free(struct gateway *gw);
+/* At process exit (after gw_free): frees the event ring. */
+void ops_exit(void);
 
 #endif
