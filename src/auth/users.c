@@ -594,12 +594,13 @@ int user_store_save(const char *path, const struct user_store *st)
         free(tmp);
         return e;
     }
-    /* a replaced file keeps its group and (at most 0640) its mode: the packaged service reads
-     * /etc/tsgw/users through group tsgw */
+    /* 0600, except that a file deliberately given to another group (the packaged service reads
+     * /etc/tsgw/users as root:tsgw 0640) keeps that group and its read access */
     mode_t mode = 0600;
     struct stat old;
-    if (stat(path, &old) == 0 && fchown(fd, (uid_t)-1, old.st_gid) == 0)
-        mode = old.st_mode & 0640;
+    if (stat(path, &old) == 0 && old.st_gid != getegid() && (old.st_mode & 0040) &&
+        fchown(fd, (uid_t)-1, old.st_gid) == 0)
+        mode = 0640;
     int rc = fchmod(fd, mode) < 0 ? -errno : 0;
     static const char header[] = "# tsgw users: DOMAIN\\user:NTHASH:group;group:full name\n";
     if (rc == 0)
