@@ -161,6 +161,7 @@ void config_defaults(struct gw_config *c)
         c->audit[a] = true;
     str_copy(c->log_target, "auto", sizeof c->log_target);
     c->event_history = 1000;
+    c->watch_queue = 1024;
     struct gw_limits *l = &c->lim;
     l->max_request_line = 4096;
     l->max_header_line = 8192;
@@ -491,6 +492,8 @@ static void kv_log(struct loader *L, const char *k, const char *v)
             set_str(L, c->log_target, sizeof c->log_target, v);
     } else if (!strcmp(k, "event-history")) {
         set_u32(L, &c->event_history, v, 0, 100000);
+    } else if (!strcmp(k, "watch-queue")) {
+        set_u32(L, &c->watch_queue, v, 16, 65536);
     } else {
         err(L, "unknown key '%s' in [log]", k);
     }

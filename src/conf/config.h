@@ -117,6 +117,7 @@ struct gw_config {
     /* [log] */
     char log_target[16];    /* auto, stderr, journal, syslog */
     uint32_t event_history; /* events kept in memory (tsgwctl watch, console) */
+    uint32_t watch_queue;   /* events queued per tsgwctl watch before a gap */
     /* [metrics] */
     char metrics_listen[128]; /* "" = no /metrics endpoint */
     /* [cap:*] [rap:*] [resource-group:*] */

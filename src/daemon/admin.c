@@ -28,8 +28,8 @@
 
 #define ADMIN_DEADLINE_MS 10000
 #define ADMIN_MAX_CLIENTS 64
-#define ADMIN_WATCH_QUEUE 1024          /* events queued per watcher before a gap */
-#define ADMIN_WATCH_OUT_HIGH (64 << 10) /* stop taking events while this much is unsent */
+#define ADMIN_WATCH_OUT_HIGH (16 << 10) /* stop taking events while this much is unsent */
+#define ADMIN_WATCH_SNDBUF (32 << 10)   /* kernel buffer of a watcher's socket */
 
 struct admin_client {
     struct io io;
@@ -358,7 +358,11 @@ static bool start_watch(struct admin_client *c, char *line)
         c->responded = true;
         return true;
     }
-    c->watch = event_subscribe(ADMIN_WATCH_QUEUE, watch_wake, c);
+    /* what a stalled watcher can hold: its queue ([log] watch-queue events), the output buffer
+     * (ADMIN_WATCH_OUT_HIGH) and a small kernel buffer */
+    int sndbuf = ADMIN_WATCH_SNDBUF;
+    setsockopt(c->io.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    c->watch = event_subscribe(c->gw->cfg->watch_queue, watch_wake, c);
     if (!c->watch) {
         respond(&c->out, WBEM_E_FAILED, "out of memory", NULL);
         c->responded = true;

@@ -29,6 +29,10 @@ user-groups = RDG Users
 user-groups = RDG Users
 resources = 127.0.0.1
 ports = $TPORT
+[limits]
+auth-failures = 1000000
+[log]
+watch-queue = 16
 CONF
 ctl() { "$TSGWCTL" -s "$SOCK" "$@"; }
 
@@ -80,16 +84,84 @@ ok "watch (text) shows the same four event lines as the log" \
 stop_pid "$WATCHT_PID"
 ok "the xfreerdp client ended" bash -c "for i in \$(seq 1 40); do kill -0 $A 2>/dev/null || exit 0; sleep 0.05; done; exit 1"
 
-# a watcher that never reads: the gateway keeps serving the admin socket
-python3 - "$SOCK" >"$WORK/stuck.log" 2>&1 <<'PY' &
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-s.connect(sys.argv[1]); s.sendall(b"TSGW/1\twatch\tjson\n"); print("stuck", flush=True); time.sleep(60)
+# a watcher that stops reading: bounded ([log] watch-queue = 16 here), the gateway keeps going,
+# the watcher is told exactly how many events it lost; a watcher that reads loses none
+python3 - "$SOCK" "$WORK/go" >"$WORK/stuck.log" 2>&1 <<'PY' &
+import json, os, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(sys.argv[1])
+s.sendall(b"TSGW/1\twatch\tjson\n")
+print("stuck", flush=True)
+for _ in range(600):  # at most 60 s
+    if os.path.exists(sys.argv[2]):
+        break
+    time.sleep(0.1)
+s.settimeout(2)
+data = b""
+while True:
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        break
+    if not d:
+        break
+    data += d
+lines = data.decode().splitlines()
+assert lines[0].startswith("TSGW/1\t0\t"), lines[0]
+expect, got, lost, gaps = None, 0, 0, 0
+for l in lines[1:]:
+    j = json.loads(l)
+    if "Gap" in j:
+        gaps += 1
+        lost += j["Gap"]
+        expect = None if expect is None else expect + j["Gap"]
+        continue
+    if expect is not None and j["Seq"] != expect:
+        print("SEQ-MISMATCH", expect, j["Seq"])
+        sys.exit(1)
+    expect = j["Seq"] + 1
+    got += 1
+print("received", got, "lost", lost, "gap notices", gaps, "last seq", expect - 1)
+print("GAP-OK" if gaps >= 1 and lost > 0 and got > 0 else "GAP-BAD")
 PY
 STUCK=$!
 PIDS+=($STUCK)
 wait_for 5 "$WORK/stuck.log" stuck
-ok "the admin socket answers while a watcher is stuck" bash -c "'$TSGWCTL' -s '$SOCK' ls >/dev/null"
+ctl watch --json >"$WORK/fast.json" 2>&1 &
+FAST=$!
+PIDS+=($FAST)
+sleep 0.5
+python3 - "$GPORT" 600 >"$WORK/flood.log" 2>&1 <<'PY'
+import socket, ssl, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+sess = None
+for i in range(n):  # each: one failed logon, one event 201
+    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                        server_hostname="localhost", session=sess)
+    t.sendall(b"RDG_OUT_DATA /remoteDesktopGateway/ HTTP/1.1\r\nHost: x\r\n"
+              b"Authorization: NTLM bm90bnRsbQ==\r\n\r\n")
+    try:
+        t.recv(4096)
+    except OSError:
+        pass
+    sess = t.session or sess
+    t.close()
+print("sent", n)
+PY
+ok "600 failed logons while a watcher is stuck: the admin socket still answers" \
+    bash -c "'$TSGWCTL' -s '$SOCK' ls >/dev/null"
+touch "$WORK/go"
+for i in $(seq 1 100); do kill -0 "$STUCK" 2>/dev/null || break; sleep 0.1; done
+log "stuck watcher: $(grep received "$WORK/stuck.log")"
+ok "the stuck watcher was told what it lost: gap notices, and Seq + gaps account for every event" \
+    has stuck GAP-OK
+ok "a watcher that reads got all 600 events 201, without a gap" \
+    bash -c "[ \"\$(grep -c '\"EventId\":201' '$WORK/fast.json')\" = 600 ] && ! grep -q Gap '$WORK/fast.json'"
+stop_pid "$FAST"
 stop_pid "$STUCK"
 stop_pid "$WATCH_PID"
 stop_pid "$GW_PID"

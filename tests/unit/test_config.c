@@ -428,6 +428,7 @@ static const struct err_case err_cases[] = {
     {"[log]\ntarget = file\n", 8, "is not auto, stderr, journal or syslog"},
     {"[log]\nevent-history = 100001\n", 8, "not a number in 0..100000"},
     {"[log]\ncolour = yes\n", 8, "unknown key 'colour' in [log]"},
+    {"[log]\nwatch-queue = 15\n", 8, "not a number in 16..65536"},
     {"[metrics]\nlisten = localhost\n", 8, "is not ADDRESS:PORT"},
     {"[metrics]\nport = 9477\n", 8, "unknown key 'port' in [metrics]"},
     {"[bogus:x]\n", 7, "unknown section [bogus:x]"},
