@@ -107,6 +107,7 @@ struct loader {
         SEC_CIM,
         SEC_LOG,
         SEC_METRICS,
+        SEC_KDC_PROXY,
         SEC_CAP,
         SEC_RAP,
         SEC_GROUP,
@@ -154,6 +155,10 @@ void config_defaults(struct gw_config *c)
     c->directory_timeout_ms = 10000;
     c->directory_workers = 4;
     c->group_cache_ttl_ms = 300000;
+    c->kdc_proxy_timeout_ms = 5000;
+    c->kdc_proxy_max_message = 65536;
+    c->kdc_proxy_rate = 120;
+    c->kdc_proxy_max_relays = 256;
     c->key_isolation = true;
     str_copy(c->cim_admin_group, "BUILTIN\\Administrators", sizeof c->cim_admin_group);
     c->cim_max_body = 1u << 20;
@@ -379,6 +384,50 @@ static void kv_auth(struct loader *L, const char *k, const char *v)
         set_dur(L, &c->group_cache_ttl_ms, v, 1000);
     } else {
         err(L, "unknown key '%s' in [auth]", k);
+    }
+}
+
+static void kv_kdc_proxy(struct loader *L, const char *k, const char *v)
+{
+    struct gw_config *c = L->cfg;
+    if (!strcmp(k, "realm")) {
+        for (const char *p = v; *p; p++)
+            if (*p <= ' ' || *p > '~') {
+                err(L, "realm '%s': printable ASCII without spaces", v);
+                return;
+            }
+        set_str(L, c->kdc_proxy_realm, sizeof c->kdc_proxy_realm, v);
+    } else if (!strcmp(k, "kdcs")) {
+        char *dup = strdup(v), *save = NULL;
+        c->kdc_proxy_nkdcs = 0;
+        for (char *t = strtok_r(dup, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+            t = str_trim(t);
+            struct sockaddr_storage ss;
+            socklen_t sl;
+            if (!*t)
+                continue;
+            if (c->kdc_proxy_nkdcs >= CONF_MAX_LISTEN)
+                err(L, "at most %d kdcs", CONF_MAX_LISTEN);
+            else if (parse_hostport(t, &ss, &sl) < 0)
+                err(L, "kdcs: '%s' is not ADDRESS:PORT (numeric, e.g. 10.0.0.5:88)", t);
+            else
+                str_copy(c->kdc_proxy_kdcs[c->kdc_proxy_nkdcs++], t, sizeof c->kdc_proxy_kdcs[0]);
+        }
+        free(dup);
+    } else if (!strcmp(k, "timeout")) {
+        uint32_t ms = 0;
+        if (config_parse_duration_ms(v, 1000, &ms) < 0 || ms < 100 || ms > 60000)
+            err(L, "timeout '%s': a duration from 100ms to 60s", v);
+        else
+            c->kdc_proxy_timeout_ms = ms;
+    } else if (!strcmp(k, "max-message")) {
+        set_u32(L, &c->kdc_proxy_max_message, v, 1024, 65536);
+    } else if (!strcmp(k, "max-requests")) {
+        set_u32(L, &c->kdc_proxy_rate, v, 1, 1000000);
+    } else if (!strcmp(k, "max-relays")) {
+        set_u32(L, &c->kdc_proxy_max_relays, v, 1, 65536);
+    } else {
+        err(L, "unknown key '%s' in [kdc-proxy]", k);
     }
 }
 
@@ -711,6 +760,8 @@ static void start_section(struct loader *L, char *name)
             L->sec = SEC_LOG;
         else if (!strcmp(name, "metrics"))
             L->sec = SEC_METRICS;
+        else if (!strcmp(name, "kdc-proxy"))
+            L->sec = SEC_KDC_PROXY;
         else {
             err(L, "unknown section [%s]", name);
             L->sec = SEC_UNKNOWN;
@@ -854,6 +905,9 @@ static void parse_text(struct loader *L, const char *text, size_t len)
         case SEC_AUTH:
             kv_auth(L, k, v);
             break;
+        case SEC_KDC_PROXY:
+            kv_kdc_proxy(L, k, v);
+            break;
         case SEC_LIMITS:
             kv_limits(L, k, v);
             break;
@@ -898,6 +952,9 @@ static void validate(struct loader *L)
         err(L, "[gateway] private-key is required");
     if (!c->users_file[0])
         err(L, "[auth] users-file is required");
+    if (c->kdc_proxy_realm[0] && !c->kdc_proxy_nkdcs)
+        err(L, "[kdc-proxy] realm %s needs kdcs (finding KDCs in DNS is not implemented)",
+            c->kdc_proxy_realm);
     if (c->cim_listen[0] && !c->cim_certificate[0])
         str_copy(c->cim_certificate, c->certificate, sizeof c->cim_certificate);
     if (c->cim_listen[0] && !c->cim_private_key[0])

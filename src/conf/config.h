@@ -98,6 +98,14 @@ struct gw_config {
     uint32_t directory_timeout_ms; /* deadline of one directory logon */
     uint32_t directory_workers;    /* worker threads for directory calls */
     uint32_t group_cache_ttl_ms;   /* SID -> group name cache */
+    /* [kdc-proxy] */
+    char kdc_proxy_realm[256]; /* "" = no POST /KdcProxy */
+    char kdc_proxy_kdcs[CONF_MAX_LISTEN][128];
+    unsigned kdc_proxy_nkdcs;
+    uint32_t kdc_proxy_timeout_ms;
+    uint32_t kdc_proxy_max_message;
+    uint32_t kdc_proxy_rate; /* requests per minute per client address */
+    uint32_t kdc_proxy_max_relays;
     /* [limits] */
     struct gw_limits lim;
     /* [cim] */

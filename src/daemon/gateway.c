@@ -25,6 +25,7 @@
 #include "daemon/logon_limit.h"
 #include "daemon/ops.h"
 #include "daemon/dirpool.h"
+#include "daemon/kdcproxy.h"
 #include "daemon/resolver.h"
 #include "tls/keyproc.h"
 #include "core/util.h"
@@ -70,7 +71,7 @@ static ssize_t xport_write(struct conn *c, const void *p, size_t n)
 
 bool conn_can_read(const struct conn *c)
 {
-    if (c->dead || c->close_after_flush || c->logon.job)
+    if (c->dead || c->close_after_flush || c->logon.job || c->kdc)
         return false;
     /* a client that does not read our answers must not make us buffer more */
     if (buf_len(&c->out) > c->gw->cfg->lim.relay_buffer)
@@ -158,6 +159,7 @@ static void conn_free(struct conn *c)
     buf_free(&c->out);
     http_parser_free(&c->hp);
     logon_session_clear(&c->logon);
+    kdcproxy_detach(c);
     free(c);
 }
 
@@ -491,6 +493,10 @@ static void handle_request(struct conn *c)
         cim_on_request(c);
         return;
     }
+    if (kdcproxy_wants(c->gw, req)) {
+        kdcproxy_on_request(c);
+        return;
+    }
     if (!path_is_rdg(req->target)) {
         http_error(c, 404, "not the gateway path");
         return;
@@ -624,7 +630,7 @@ static void process_legacy_body(struct conn *c)
 
 void conn_process(struct conn *c)
 {
-    while (!c->dead && !c->logon.job && buf_len(&c->in)) {
+    while (!c->dead && !c->logon.job && !c->kdc && buf_len(&c->in)) {
         switch (c->phase) {
         case CONN_HTTP:
         case CONN_LEGACY_IN_HDR: {
@@ -652,6 +658,9 @@ void conn_process(struct conn *c)
             return;
         case CONN_CIM_BODY:
             cim_on_body(c);
+            return;
+        case CONN_KDC_BODY:
+            kdcproxy_on_body(c);
             return;
         case CONN_LEGACY_OUT:
             /* FreeRDP never writes on OUT after the request; anything else is dropped */
@@ -745,7 +754,8 @@ static void sweep(struct gateway *gw)
             conn_close(c, "flush timeout");
         } else if (c->phase == CONN_TLS) {
             conn_close(c, "TLS handshake timeout");
-        } else if ((c->phase == CONN_HTTP && !c->tun) || c->phase == CONN_CIM_BODY) {
+        } else if ((c->phase == CONN_HTTP && !c->tun) || c->phase == CONN_CIM_BODY ||
+                   (c->phase == CONN_KDC_BODY && !c->kdc)) {
             log_info("closing %s: authentication not completed in time", c->peer_str);
             conn_close(c, "authentication timeout");
         } else {
@@ -759,6 +769,7 @@ static void sweep(struct gateway *gw)
     logon_limit_sweep(gw, now);
     ops_tick(gw, now);
     dirpool_tick(now);
+    kdcproxy_tick(gw, now);
 }
 
 void gw_reap(struct gateway *gw)
@@ -1064,6 +1075,7 @@ void gw_free(struct gateway *gw)
     resolver_stop(gw);
     ops_free(gw);
     logon_shutdown(gw);
+    kdcproxy_free(gw);
     admin_free(gw);
     logon_limit_free(gw);
     preauth_free(gw);

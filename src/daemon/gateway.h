@@ -39,6 +39,7 @@ enum conn_phase {
     CONN_LEGACY_IN_HDR,  /* legacy IN: authenticated, waiting for the streaming request */
     CONN_LEGACY_IN_BODY, /* legacy IN: client -> server packets in the request body */
     CONN_CIM_BODY,       /* CIM-XML endpoint: reading a POST body */
+    CONN_KDC_BODY,       /* POST /KdcProxy: reading the body, then relaying (kdc set) */
     CONN_DEAD,
 };
 
@@ -58,8 +59,9 @@ struct conn {
     struct http_chunked chunked;
     bool body_chunked;
     struct tunnel *tun;
-    bool cim;         /* accepted on the CIM-XML listener */
-    size_t body_need; /* CONN_CIM_BODY: bytes of body expected */
+    struct kdc_relay *kdc; /* kdcproxy.c: a KDC exchange in flight */
+    bool cim;              /* accepted on the CIM-XML listener */
+    size_t body_need;      /* CONN_CIM_BODY: bytes of body expected */
     char peer_str[64];
     char addr_key[ADDRKEY_MAX]; /* per-address accounting key (IPv6: the prefix) */
     uint64_t deadline_ms;       /* 0 = none */

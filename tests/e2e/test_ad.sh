@@ -42,7 +42,10 @@ LAB=$TSGW_ADLAB
 TPORT=$(free_port)
 GPORT=$(free_port)
 SOCK="$WORK/admin.sock"
-make_cert "$WORK"
+# a certificate for the gateway's name (MIT's KDC proxy client checks it)
+openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj /CN=rdgw.contoso.test \
+    -addext "subjectAltName=DNS:rdgw.contoso.test" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
+    >/dev/null 2>&1
 add_user "$WORK/users" 'LOCAL\lena' 'Lena-Local1' 'RDG Users'
 cat >"$WORK/tsgw.conf" <<CONF
 [gateway]
@@ -57,6 +60,10 @@ directory-timeout = 3s
 gateway-names = rdgw.contoso.test
 [limits]
 auth-failures = 50
+[kdc-proxy]
+realm = CONTOSO.TEST
+kdcs = 127.0.0.10:88
+max-requests = 8
 [cap:Staff]
 user-groups = CONTOSO\\RDG Users; LOCAL\\lena
 [rap:Admins]
@@ -65,11 +72,52 @@ resources = 127.0.0.1
 ports = $TPORT
 CONF
 ctl() { "$TSGWCTL" -s "$SOCK" "$@"; }
+# MIT Kerberos through the gateway's KDC proxy only (no KDC address at all)
+cat >"$WORK/krb5-proxy.conf" <<KRB
+[libdefaults]
+	default_realm = CONTOSO.TEST
+	dns_lookup_realm = false
+	dns_lookup_kdc = false
+	rdns = false
+[realms]
+	CONTOSO.TEST = {
+		kdc = https://rdgw.contoso.test:$GPORT/KdcProxy
+		http_anchors = FILE:$WORK/cert.pem
+	}
+KRB
 
 ok "the lab's winbindd answers (wbinfo -t through the member)" wbinfo -t
 start_target "$TPORT" target || { echo "Bail out! RDP target did not start"; exit 1; }
 start_tsgwd "$WORK/tsgw.conf" gw || { echo "Bail out! tsgwd did not start"; exit 1; }
 ok "tsgwd learnt the member's names from winbindd" has gw "directory: member RDGW of domain CONTOSO (contoso.test)"
+
+# KDC proxy (MS-KKDCP): kinit gets a TGT from the lab's KDC through POST /KdcProxy
+echo 'Alice-Passw0rd!' | KRB5_CONFIG="$WORK/krb5-proxy.conf" KRB5CCNAME="FILE:$WORK/cc" \
+    KRB5_TRACE="$WORK/kinit-trace.log" timeout 30 kinit alice >"$WORK/kinit.log" 2>&1
+rc=$?
+ok "kinit alice through https://rdgw.contoso.test/KdcProxy: exit 0" [ $rc -eq 0 ]
+ok "kinit through the proxy: a TGT for alice@CONTOSO.TEST in the cache" \
+    bash -c "KRB5CCNAME=FILE:$WORK/cc klist | grep -q 'krbtgt/CONTOSO.TEST@CONTOSO.TEST'"
+ok "kinit through the proxy: the requests went over HTTPS to the gateway" \
+    has kinit-trace "Sending HTTPS request to https 127.0.0.20:$GPORT"
+kkdcp() { # kkdcp NAME HEX: POSTs the bytes, prints the HTTP status
+    python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' "$2" >"$WORK/$1.bin"
+    curl -sk -o /dev/null -w '%{http_code}' --resolve rdgw.contoso.test:$GPORT:127.0.0.20 \
+        -H 'Content-Type: application/kerberos' --data-binary @"$WORK/$1.bin" \
+        https://rdgw.contoso.test:$GPORT/KdcProxy
+}
+# KDC-PROXY-MESSAGE { [0] "\0\0\0\1\x05", [1] "EVIL.TEST" }
+ok "KDC proxy: another realm is refused (400)" \
+    [ "$(kkdcp evil 3016a00704050000000105a10b1b094556494c2e54455354)" = 400 ]
+ok "KDC proxy: bad DER is refused (400)" [ "$(kkdcp bad 3080a0070405000000010500)" = 400 ]
+ok "KDC proxy: a length prefix that lies is refused (400)" \
+    [ "$(kkdcp lie 3019a00704050000000905a10e1b0c434f4e544f534f2e54455354)" = 400 ]
+codes=""
+for i in 1 2 3 4 5; do codes="$codes $(kkdcp rate 3080)"; done
+log "KDC proxy: statuses past the per-address limit:$codes"
+ok "KDC proxy: rate limited per address (429 after 8 requests a minute)" \
+    bash -c "echo '$codes' | grep -q 429"
+ok "KDC proxy: the gateway logged the refusals" has gw "KDC proxy: 400 to 127.0.0.1: realm 'EVIL.TEST' is not CONTOSO.TEST"
 
 G="/g:rdgw.contoso.test:$GPORT"
 ALICE="$G /gu:CONTOSO\\alice /gp:Alice-Passw0rd!"
