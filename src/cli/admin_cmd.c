@@ -38,7 +38,9 @@ void ctl_admin_usage(FILE *f)
             "  mof                         print the served schema as MOF text\n"
             "\n"
             "The socket is -s SOCKET, or [gateway] admin-socket of -c CONFIG.\n"
-            "Method commands print the WMI ReturnValue; the exit status is 0 only for 0.\n");
+            "Method commands print the WMI ReturnValue; the exit status is 0 only for 0.\n"
+            "In a farm ([farm] redis), connections and the disconnect commands act on every\n"
+            "node (keys NODE/TunnelId:ChannelId); --local limits them to this node.\n");
 }
 
 static const char *pick_admin_socket(const struct gw_config *c)
@@ -195,12 +197,14 @@ static int print_instances(const struct cim_class *c, char *body, bool table)
         int k = names[i] ? cim_find_property(c, names[i]) : -1;
         types[i] = k >= 0 ? c->props[k].type : CIM_STRING;
     }
+    int count = 0;
+    bool farm = nn == 16 && names[15] && !strcmp(names[15], "Node");
+    int kw = farm ? 22 : 10;
     if (g_opts.json)
         printf("[");
     else if (table)
-        printf("%-10s %-24s %-15s %-26s %-8s %-8s %9s %9s %s\n", "KEY", "USER", "CLIENT",
+        printf("%-*s %-24s %-15s %-26s %-8s %-8s %9s %9s %s\n", kw, "KEY", "USER", "CLIENT",
                "RESOURCE:PORT", "IDLE", "DURATION", "KB-SENT", "KB-RECV", "TRANSPORT");
-    int count = 0;
     for (char *l = strtok_r(NULL, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
         char *v[MGMT_MAX_FIELDS];
         int nv = mgmt_split(l, v, MGMT_MAX_FIELDS);
@@ -222,7 +226,7 @@ static int print_instances(const struct cim_class *c, char *body, bool table)
             snprintf(idle, sizeof idle, "%.2s:%.2s:%.2s", it + 8, it + 10, it + 12);
             snprintf(dur, sizeof dur, "%.2s:%.2s:%.2s", ct + 8, ct + 10, ct + 12);
             snprintf(res, sizeof res, "%s:%s", v[8] ? v[8] : "", v[10] ? v[10] : "");
-            printf("%-10s %-24s %-15s %-26s %-8s %-8s %9s %9s %s\n", v[0] ? v[0] : "",
+            printf("%-*s %-24s %-15s %-26s %-8s %-8s %9s %9s %s\n", kw, v[0] ? v[0] : "",
                    v[3] ? v[3] : "", v[5] ? v[5] : "", res, idle, dur, v[11] ? v[11] : "",
                    v[12] ? v[12] : "",
                    v[14] && !strcmp(v[14], "1") ? "HTTP"
@@ -249,7 +253,7 @@ static int cmd_enumerate(const char *cls, bool table)
         fprintf(stderr, "tsgwctl: unknown class %s\n", cls);
         return 2;
     }
-    char *f[] = {"enumerate", (char *)c->name};
+    char *f[] = {g_opts.local ? "enumerate" : "farm-enumerate", (char *)c->name};
     struct buf resp = BUF_INIT;
     int64_t r = call(f, 2, &resp);
     if (r != 0) {
@@ -274,7 +278,8 @@ static int cmd_enumerate(const char *cls, bool table)
 static int cmd_method(const char *method, const char *key, const char *pname, const char *pval)
 {
     char param[8192];
-    char *f[5] = {"invoke", CONN_CLASS, (char *)method, (char *)(key ? key : "")};
+    char *f[5] = {g_opts.local ? "invoke" : "farm-invoke", CONN_CLASS, (char *)method,
+                  (char *)(key ? key : "")};
     int n = 4;
     if (pname && pval) {
         snprintf(param, sizeof param, "%s=%s", pname, pval);
@@ -283,7 +288,7 @@ static int cmd_method(const char *method, const char *key, const char *pname, co
     struct buf resp = BUF_INIT;
     int64_t r = call(f, n, &resp);
     uint32_t ret = 0;
-    long long server_us = -1;
+    long long server_us = -1, nodes = -1, ended = -1;
     if (r < 0) {
         buf_free(&resp);
         return 1;
@@ -310,6 +315,10 @@ static int cmd_method(const char *method, const char *key, const char *pname, co
             const char *tp = strstr(body, "\nServerTimeUs\t");
             if (tp)
                 server_us = atoll(tp + 14);
+            if ((tp = strstr(body, "\nNodes\t")) != NULL)
+                nodes = atoll(tp + 7);
+            if ((tp = strstr(body, "\nEnded\t")) != NULL)
+                ended = atoll(tp + 7);
         }
     }
     buf_free(&resp);
@@ -331,11 +340,15 @@ static int cmd_method(const char *method, const char *key, const char *pname, co
         }
         if (server_us >= 0)
             printf(",\"ServerTimeMs\":%.3f", (double)server_us / 1000.0);
+        if (nodes >= 0)
+            printf(",\"Nodes\":%lld,\"Ended\":%lld", nodes, ended);
         printf("}\n");
     } else {
         printf("%s: ReturnValue = %u (%s)", method, ret, name ? name : "unknown code");
         if (server_us >= 0)
             printf(", server time %.3f ms", (double)server_us / 1000.0);
+        if (nodes >= 0)
+            printf(", %lld node(s) answered, %lld connection(s) ended", nodes, ended);
         printf("\n");
     }
     return ret == 0 ? 0 : 1;
@@ -441,6 +454,8 @@ int ctl_admin_command(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             g_opts.json = true;
+        else if (!strcmp(argv[i], "--local"))
+            g_opts.local = true;
         else if (nargs < 8)
             args[nargs++] = argv[i];
     }

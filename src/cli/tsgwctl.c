@@ -24,7 +24,7 @@ struct ctl_opts g_opts;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tsgwctl [-c CONFIG | -s SOCKET] [--json] COMMAND ...\n"
+    fprintf(f, "usage: tsgwctl [-c CONFIG | -s SOCKET] [--json] [--local] COMMAND ...\n"
                "\n"
                "Accounts (local credential store, NT hashes only):\n"
                "  user add [--users-file F] [--groups 'G1;G2'] [--full-name NAME] 'DOMAIN\\user'\n"
@@ -231,6 +231,8 @@ int main(int argc, char **argv)
             g_opts.socket = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             g_opts.json = true;
+        else if (!strcmp(argv[i], "--local"))
+            g_opts.local = true;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;

@@ -10,6 +10,7 @@ struct ctl_opts {
     const char *config;
     const char *socket;
     bool json;
+    bool local; /* --local: this node only (default: the whole farm when tsgwd has one) */
 };
 
 extern struct ctl_opts g_opts;

@@ -108,6 +108,7 @@ struct loader {
         SEC_LOG,
         SEC_METRICS,
         SEC_KDC_PROXY,
+        SEC_FARM,
         SEC_CAP,
         SEC_RAP,
         SEC_GROUP,
@@ -162,6 +163,10 @@ void config_defaults(struct gw_config *c)
     c->key_isolation = true;
     str_copy(c->cim_admin_group, "BUILTIN\\Administrators", sizeof c->cim_admin_group);
     c->cim_max_body = 1u << 20;
+    str_copy(c->farm_node, host, sizeof c->farm_node);
+    c->farm_ttl_ms = 10000;
+    c->farm_refresh_ms = 5000;
+    c->farm_timeout_ms = 2000;
     for (int a = 0; a < AUDIT_COUNT; a++)
         c->audit[a] = true;
     str_copy(c->log_target, "auto", sizeof c->log_target);
@@ -586,6 +591,52 @@ static void kv_cim(struct loader *L, const char *k, const char *v)
     }
 }
 
+static void kv_farm(struct loader *L, const char *k, const char *v)
+{
+    struct gw_config *c = L->cfg;
+    if (!strcmp(k, "redis")) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        if (v[0] == '/' || v[0] == '.') {
+            if (strlen(v) >= 100)
+                err(L, "redis: Unix socket path too long (at most 99 bytes)");
+            else
+                set_path(L, c->farm_redis, v);
+        } else if (parse_hostport(v, &ss, &sl) < 0) {
+            err(L, "redis: '%s' is not ADDRESS:PORT (numeric) nor a Unix socket path", v);
+        } else {
+            set_str(L, c->farm_redis, sizeof c->farm_redis, v);
+        }
+    } else if (!strcmp(k, "password")) {
+        set_str(L, c->farm_password, sizeof c->farm_password, v);
+    } else if (!strcmp(k, "user")) {
+        set_str(L, c->farm_user, sizeof c->farm_user, v);
+    } else if (!strcmp(k, "node-name")) {
+        bool ok = *v && strlen(v) < sizeof c->farm_node;
+        for (const char *p = v; ok && *p; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '-' || *p == '_' || *p == '.';
+        if (!ok)
+            err(L, "node-name: 1..%zu of A-Z a-z 0-9 . - _", sizeof c->farm_node - 1);
+        else
+            set_str(L, c->farm_node, sizeof c->farm_node, v);
+    } else if (!strcmp(k, "ttl")) {
+        set_dur(L, &c->farm_ttl_ms, v, 1000);
+        if (c->farm_ttl_ms < 2000 || c->farm_ttl_ms > 3600000)
+            err(L, "ttl: 2s..1h");
+    } else if (!strcmp(k, "refresh")) {
+        set_dur(L, &c->farm_refresh_ms, v, 1000);
+        if (c->farm_refresh_ms < 500 || c->farm_refresh_ms > 3600000)
+            err(L, "refresh: 500ms..1h");
+    } else if (!strcmp(k, "timeout")) {
+        set_dur(L, &c->farm_timeout_ms, v, 1000);
+        if (c->farm_timeout_ms < 100 || c->farm_timeout_ms > 60000)
+            err(L, "timeout: 100ms..60s");
+    } else {
+        err(L, "unknown key '%s' in [farm]", k);
+    }
+}
+
 static void kv_cap(struct loader *L, const char *k, const char *v)
 {
     struct policy_cap *cap = L->obj;
@@ -762,6 +813,8 @@ static void start_section(struct loader *L, char *name)
             L->sec = SEC_METRICS;
         else if (!strcmp(name, "kdc-proxy"))
             L->sec = SEC_KDC_PROXY;
+        else if (!strcmp(name, "farm"))
+            L->sec = SEC_FARM;
         else {
             err(L, "unknown section [%s]", name);
             L->sec = SEC_UNKNOWN;
@@ -922,6 +975,9 @@ static void parse_text(struct loader *L, const char *text, size_t len)
             break;
         case SEC_METRICS:
             kv_metrics(L, k, v);
+            break;
+        case SEC_FARM:
+            kv_farm(L, k, v);
             break;
         case SEC_CAP:
             kv_cap(L, k, v);

@@ -114,6 +114,14 @@ struct gw_config {
     char cim_private_key[PATH_MAX];
     char cim_admin_group[128];
     uint32_t cim_max_body;
+    /* [farm] (docs/farm.md) */
+    char farm_redis[PATH_MAX]; /* "" = no farm; "ADDR:PORT" or a Unix socket path */
+    char farm_password[256];   /* AUTH; "" = none */
+    char farm_user[64];        /* AUTH user (Redis 6 ACL); "" = default */
+    char farm_node[64];        /* node name; default: host name */
+    uint32_t farm_ttl_ms;      /* a node's entries vanish this long after its last heartbeat */
+    uint32_t farm_refresh_ms;  /* counters are rewritten at most this often */
+    uint32_t farm_timeout_ms;  /* farm-wide calls wait this long for the other nodes */
     /* [settings] */
     uint32_t max_connections; /* 0 = unlimited */
     char admin_message[1024];

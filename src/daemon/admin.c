@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -20,6 +21,7 @@
 #include "core/event.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "daemon/farm.h"
 #include "daemon/gateway.h"
 #include "daemon/logon_limit.h"
 #include "daemon/provider.h"
@@ -42,8 +44,17 @@ struct admin_client {
     struct event_sub *watch; /* "watch": the event stream follows the status line */
     bool watch_json;
     bool watch_broken; /* a write failed outside its callback: freed by the callback */
+    bool waiting;      /* a farm-wide call is in progress; the answer comes from its callback */
+    uint64_t farm_op;  /* its id (daemon/farm.h) */
+    uint64_t t0_us;    /* when the call started */
     struct admin_client *next;
 };
+
+/* The client whose request is being handled (NULL when a test calls admin_process_line). */
+static struct admin_client *g_cur;
+
+/* A verb's status meaning "answered later" (never a WMI code). */
+#define ADMIN_PENDING 0xFFFFFFFFu
 
 /* ---------- verbs (the command table) ---------- */
 
@@ -147,6 +158,137 @@ static uint32_t v_invoke(struct gateway *gw, char **a, int n, struct buf *body)
     return 0;
 }
 
+/* ---------- farm scope (docs/farm.md) ---------- */
+
+static void respond(struct buf *out, uint32_t status, const char *msg, struct buf *body);
+static void client_flush(struct admin_client *c);
+
+static struct admin_client *client_waiting(struct gateway *gw, void *ctx, uint64_t id)
+{
+    for (struct admin_client *c = gw->admin_clients; c; c = c->next)
+        if (c == ctx && c->waiting && c->farm_op == id)
+            return c;
+    return NULL;
+}
+
+struct farm_emit {
+    struct buf *body;
+};
+
+static int emit_farm_row(const struct cim_instance *in, const char *node, void *ctx)
+{
+    struct farm_emit *e = ctx;
+    for (size_t i = 0; i < in->cls->nprops; i++) {
+        mgmt_put_field(e->body, in->values[i]);
+        buf_put_u8(e->body, '\t');
+    }
+    mgmt_put_field(e->body, node);
+    buf_put_u8(e->body, '\n');
+    return 0;
+}
+
+static void farm_enum_done_cb(struct gateway *gw, void *ctx, uint64_t id, uint32_t status,
+                              const struct buf *rows)
+{
+    struct admin_client *c = client_waiting(gw, ctx, id);
+    if (!c)
+        return;
+    c->waiting = false;
+    c->farm_op = 0;
+    struct buf body = BUF_INIT;
+    if (status == 0) {
+        const struct cim_class *cls = cim_find_class("Win32_TSGatewayConnection");
+        for (size_t i = 0; i < cls->nprops; i++) {
+            mgmt_put_field(&body, cls->props[i].name);
+            buf_put_u8(&body, '\t');
+        }
+        buf_append_str(&body, "Node\n");
+        struct farm_emit e = {&body};
+        farm_rows_foreach(rows, emit_farm_row, &e);
+    }
+    respond(&c->out, status, status ? "farm unreachable (use --local)" : "WBEM_S_NO_ERROR", &body);
+    buf_free(&body);
+    c->responded = true;
+    client_flush(c);
+}
+
+static uint32_t v_farm_enumerate(struct gateway *gw, char **a, int n, struct buf *body)
+{
+    const struct cim_class *c = cim_find_class(a[0]);
+    if (!c)
+        return WBEM_E_INVALID_CLASS;
+    if (!g_cur || !farm_enabled(gw) || !str_ieq(c->name, "Win32_TSGatewayConnection"))
+        return v_enumerate(gw, a, n, body);
+    uint64_t id = farm_enumerate(gw, farm_enum_done_cb, g_cur);
+    if (!id)
+        return FARM_E_UNREACHABLE;
+    g_cur->waiting = true;
+    g_cur->farm_op = id;
+    return ADMIN_PENDING;
+}
+
+static void put_invoke_result(struct buf *body, uint32_t ret, uint64_t us, uint32_t nodes,
+                              uint32_t ended)
+{
+    buf_printf(body, "ReturnValue\t%u\n", ret);
+    buf_printf(body, "ServerTimeUs\t%llu\n", (unsigned long long)us);
+    buf_printf(body, "Nodes\t%u\nEnded\t%u\n", nodes, ended);
+}
+
+static void farm_invoke_done_cb(struct gateway *gw, void *ctx, uint64_t id, uint32_t ret,
+                                uint32_t nodes, uint32_t ended)
+{
+    struct admin_client *c = client_waiting(gw, ctx, id);
+    if (!c)
+        return;
+    c->waiting = false;
+    c->farm_op = 0;
+    uint64_t us = now_realtime_us() - c->t0_us;
+    struct buf body = BUF_INIT;
+    put_invoke_result(&body, ret, us, nodes, ended);
+    log_info("admin: farm-wide call -> %u in %llu us (%u node(s) answered, %u ended)", ret,
+             (unsigned long long)us, nodes, ended);
+    respond(&c->out, 0, "WBEM_S_NO_ERROR", &body);
+    buf_free(&body);
+    c->responded = true;
+    client_flush(c);
+}
+
+static uint32_t v_farm_invoke(struct gateway *gw, char **a, int n, struct buf *body)
+{
+    const struct cim_class *c = cim_find_class(a[0]);
+    if (!c)
+        return WBEM_E_INVALID_CLASS;
+    const struct cim_method *m = cim_find_method(c, a[1]);
+    if (!g_cur || !farm_enabled(gw) || !m || !str_ieq(c->name, "Win32_TSGatewayConnection"))
+        return v_invoke(gw, a, n, body);
+    const char *key = a[2] && a[2][0] ? a[2] : NULL;
+    if (str_ieq(m->name, "Disconnect") && (!key || !strchr(key, '/')))
+        return v_invoke(gw, a, n, body);
+    if (!str_ieq(m->name, "Disconnect") && key)
+        return v_invoke(gw, a, n, body); /* called on an instance: this node's */
+    const char *arg = NULL;
+    for (int i = 3; i < n; i++) {
+        if (!a[i])
+            continue;
+        char *eq = strchr(a[i], '=');
+        if (eq &&
+            ((str_ieq(m->name, "DisconnectUser") && !strncasecmp(a[i], "UserName=", 9)) ||
+             (str_ieq(m->name, "DisconnectProtocol") && !strncasecmp(a[i], "ProtocolName=", 13))))
+            arg = eq + 1;
+    }
+    uint32_t ret = 0;
+    g_cur->t0_us = now_realtime_us();
+    uint64_t id = farm_invoke(gw, m->name, key, arg, farm_invoke_done_cb, g_cur, &ret);
+    if (!id) {
+        put_invoke_result(body, ret, now_realtime_us() - g_cur->t0_us, 1, 0);
+        return 0;
+    }
+    g_cur->waiting = true;
+    g_cur->farm_op = id;
+    return ADMIN_PENDING;
+}
+
 static uint32_t v_version(struct gateway *gw, char **a, int n, struct buf *body)
 {
     buf_printf(body, "tsgwd\t" TSGW_VERSION "\n");
@@ -160,6 +302,9 @@ static const struct verb verbs[] = {
     {"version", 0, 0, v_version, "version"},
     {"blocks", 0, 0, logon_limit_admin_blocks, "blocks"},
     {"unblock", 1, 1, logon_limit_admin_unblock, "unblock ADDRESS|ACCOUNT|'ADDRESS ACCOUNT'"},
+    {"farm-enumerate", 1, 1, v_farm_enumerate, "farm-enumerate CLASS"},
+    {"farm-invoke", 3, MGMT_MAX_FIELDS - 1, v_farm_invoke,
+     "farm-invoke CLASS METHOD KEY|'' [NAME=VALUE...]"},
 };
 
 /* ---------- access ---------- */
@@ -199,6 +344,8 @@ static void client_free(struct admin_client *c)
         }
     gw->nadmin--;
     event_unsubscribe(c->watch);
+    if (c->waiting)
+        farm_cancel(gw, c->farm_op);
     io_del(&gw->loop, &c->io);
     close(c->io.fd);
     buf_free(&c->in);
@@ -240,12 +387,16 @@ void admin_process_line(struct gateway *gw, bool is_admin, unsigned uid, char *l
             return;
         }
         for (int k = 0; k < v->min_args; k++)
-            if (!f[2 + k] && !(v->fn == v_invoke && k == 2)) {
+            if (!f[2 + k] && !((v->fn == v_invoke || v->fn == v_farm_invoke) && k == 2)) {
                 respond(out, WBEM_E_INVALID_PARAMETER, v->usage, NULL);
                 return;
             }
         struct buf body = BUF_INIT;
         uint32_t r = v->fn(gw, f + 2, nargs, &body);
+        if (r == ADMIN_PENDING) {
+            buf_free(&body);
+            return; /* answered by the farm call's callback */
+        }
         const char *name = wbem_code_name(r);
         respond(out, r, name ? name : "error", &body);
         buf_free(&body);
@@ -379,8 +530,10 @@ static void handle_line(struct admin_client *c, char *line)
 {
     if (start_watch(c, line))
         return;
+    g_cur = c;
     admin_process_line(c->gw, c->admin, (unsigned)c->uid, line, &c->out);
-    c->responded = true;
+    g_cur = NULL;
+    c->responded = !c->waiting;
 }
 
 static void client_flush(struct admin_client *c)
@@ -411,6 +564,13 @@ static void client_on_io(struct io *io, uint32_t events)
         client_flush(c);
         return;
     }
+    if (c->waiting) {
+        if (events & (EPOLLHUP | EPOLLERR))
+            client_free(c); /* the caller left: the farm call is cancelled */
+        else
+            io_set(&c->gw->loop, &c->io, 0); /* the farm call answers */
+        return;
+    }
     for (;;) {
         if (buf_reserve(&c->in, 1024) < 0) {
             respond(&c->out, WBEM_E_INVALID_PARAMETER, "request too long", NULL);
@@ -428,6 +588,8 @@ static void client_on_io(struct io *io, uint32_t events)
                 if (c->watch) {
                     buf_free(&c->in);
                     watch_flush(c, true);
+                } else if (c->waiting) {
+                    io_set(&c->gw->loop, &c->io, 0);
                 } else {
                     client_flush(c);
                 }

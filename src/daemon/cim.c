@@ -12,6 +12,7 @@
 #include "auth/users.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "daemon/farm.h"
 #include "daemon/gateway.h"
 #include "daemon/logon_limit.h"
 #include "daemon/provider.h"
@@ -19,22 +20,68 @@
 
 /* ---------- backend over the provider ---------- */
 
+/* One request's backend context. A farm-wide method (docs/farm.md) cannot answer at once: the
+ * request is parked (c->farm_op) and handled again with the farm's result when it arrives. */
+struct cim_call {
+    struct gateway *gw;
+    struct conn *c;
+};
+
 static int be_enumerate(void *ctx, const struct cim_class *c,
                         int (*fn)(const struct cim_instance *in, void *fctx), void *fctx)
 {
-    return provider_enumerate(ctx, c, fn, fctx);
+    return provider_enumerate(((struct cim_call *)ctx)->gw, c, fn, fctx);
 }
 
 static uint32_t be_get(void *ctx, const struct cim_class *c, const char *key,
                        struct cim_instance *out)
 {
-    return provider_get(ctx, c, key, out);
+    return provider_get(((struct cim_call *)ctx)->gw, c, key, out);
+}
+
+static void farm_done(struct gateway *gw, void *ctx, uint64_t id, uint32_t ret, uint32_t nodes,
+                      uint32_t ended)
+{
+    struct conn *c;
+    for (c = gw->conns; c; c = c->next)
+        if (c == ctx && !c->dead && c->farm_op == id)
+            break;
+    if (!c)
+        return; /* the caller left */
+    c->farm_op = 0;
+    c->farm_done = true;
+    c->farm_ret = ret;
+    cim_on_body(c);
 }
 
 static uint32_t be_invoke(void *ctx, const struct cim_class *c, const char *method, const char *key,
                           const struct cim_arg *args, size_t nargs, uint32_t *ret)
 {
-    return provider_invoke(ctx, c, method, key, args, nargs, ret);
+    struct cim_call *k = ctx;
+    struct gateway *gw = k->gw;
+    const char *scope = NULL, *arg = NULL;
+    for (size_t i = 0; i < nargs; i++) {
+        if (str_ieq(args[i].name, "Scope"))
+            scope = args[i].value;
+        else if (str_ieq(args[i].name, "UserName") || str_ieq(args[i].name, "ProtocolName"))
+            arg = args[i].value;
+    }
+    bool farm = farm_enabled(gw) && str_ieq(c->name, "Win32_TSGatewayConnection") &&
+                (!scope || !str_ieq(scope, "Local"));
+    if (farm && str_ieq(method, "Disconnect"))
+        farm = key && strchr(key, '/');
+    else if (farm)
+        farm = !key && (str_ieq(method, "DisconnectUser") || str_ieq(method, "DisconnectProtocol"));
+    if (!farm)
+        return provider_invoke(gw, c, method, key, args, nargs, ret);
+    if (k->c->farm_done) {
+        *ret = k->c->farm_ret;
+        return 0;
+    }
+    uint64_t id = farm_invoke(gw, method, key, arg, farm_done, k->c, ret);
+    if (id)
+        k->c->farm_op = id;
+    return 0;
 }
 
 /* ---------- authentication ---------- */
@@ -154,8 +201,8 @@ void cim_on_request(struct conn *c)
 
 void cim_on_body(struct conn *c)
 {
-    if (buf_len(&c->in) < c->body_need)
-        return; /* need more */
+    if (buf_len(&c->in) < c->body_need || c->farm_op)
+        return; /* need more, or a farm-wide call is answering */
     struct gateway *gw = c->gw;
     const struct http_request *req = &c->hp.req;
     char who[512] = "";
@@ -189,12 +236,19 @@ void cim_on_body(struct conn *c)
         .body_len = c->body_need,
         .access_denied = a == 0,
     };
-    struct cimxml_backend be = {gw, be_enumerate, be_get, be_invoke};
+    struct cim_call call = {gw, c};
+    struct cimxml_backend be = {&call, be_enumerate, be_get, be_invoke};
     struct buf out = BUF_INIT;
     int status = 200, hdr = 0;
-    if (cimxml_handle(&cr, &be, &out, &status, &hdr) < 0) {
+    int hr = cimxml_handle(&cr, &be, &out, &status, &hdr);
+    c->farm_done = false;
+    if (hr < 0) {
         buf_free(&out);
         conn_send_simple(c, 500, "Internal Server Error", NULL, true);
+        return;
+    }
+    if (c->farm_op) {
+        buf_free(&out); /* answered again when the farm's result arrives */
         return;
     }
     log_debug("CIM-XML %s by %s from %s: HTTP %d", cr.cim_method ? cr.cim_method : "?", who,

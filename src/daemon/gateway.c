@@ -26,6 +26,7 @@
 #include "daemon/ops.h"
 #include "daemon/dirpool.h"
 #include "daemon/kdcproxy.h"
+#include "daemon/farm.h"
 #include "daemon/resolver.h"
 #include "tls/keyproc.h"
 #include "core/util.h"
@@ -770,6 +771,7 @@ static void sweep(struct gateway *gw)
     ops_tick(gw, now);
     dirpool_tick(now);
     kdcproxy_tick(gw, now);
+    farm_tick(gw, now);
 }
 
 void gw_reap(struct gateway *gw)
@@ -1056,7 +1058,7 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
         if (listen_on(gw, cfg->cim_listen, true, err, errsz) < 0)
             return -1;
     }
-    if (admin_init(gw, err, errsz) < 0)
+    if (admin_init(gw, err, errsz) < 0 || farm_init(gw, err, errsz) < 0)
         return -1;
     if (resolver_init(gw) < 0) {
         snprintf(err, errsz, "cannot start the resolver thread");
@@ -1076,6 +1078,7 @@ void gw_free(struct gateway *gw)
     ops_free(gw);
     logon_shutdown(gw);
     kdcproxy_free(gw);
+    farm_free(gw);
     admin_free(gw);
     logon_limit_free(gw);
     preauth_free(gw);

@@ -30,6 +30,7 @@
 struct tunnel;
 struct gateway;
 struct admin_client;
+struct farm;
 
 enum conn_phase {
     CONN_TLS,            /* TLS handshake */
@@ -62,6 +63,9 @@ struct conn {
     struct kdc_relay *kdc; /* kdcproxy.c: a KDC exchange in flight */
     bool cim;              /* accepted on the CIM-XML listener */
     size_t body_need;      /* CONN_CIM_BODY: bytes of body expected */
+    uint64_t farm_op;      /* CIM-XML: farm-wide call in progress (daemon/farm.h), 0 = none */
+    bool farm_done;        /* CIM-XML: its result is in farm_ret; the request is answered again */
+    uint32_t farm_ret;
     char peer_str[64];
     char addr_key[ADDRKEY_MAX]; /* per-address accounting key (IPv6: the prefix) */
     uint64_t deadline_ms;       /* 0 = none */
@@ -179,6 +183,7 @@ struct gateway {
     struct io admin_io;
     struct admin_client *admin_clients;
     uint32_t nadmin;
+    struct farm *farm; /* NULL without [farm] redis */
     bool stopping;
     uint64_t stop_deadline_ms;
     int sigfd;

@@ -9,6 +9,7 @@
 #include "auth/users.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "daemon/farm.h"
 #include "daemon/gateway.h"
 #include "daemon/ops.h"
 #include "tsgu/tsgu.h"
@@ -386,6 +387,13 @@ static int enum_config(struct gateway *gw, const struct cim_class *c,
     } else if (str_ieq(name, "Win32_TSGatewayServerSettings")) {
         struct cim_instance in = {0};
         ss_instance(gw, &in);
+        fn(&in, ctx);
+        cim_instance_clear(&in);
+    } else if (str_ieq(name, "Win32_TSGatewayLoadBalancer")) {
+        char servers[4096];
+        struct cim_instance in = {.cls = c};
+        farm_servers(gw, servers, sizeof servers);
+        cim_set(&in, 0, servers);
         fn(&in, ctx);
         cim_instance_clear(&in);
     }

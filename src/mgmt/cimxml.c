@@ -1114,6 +1114,11 @@ static int do_extrinsic(struct ctx *c, xmlNode *call, const char *mname, struct 
         for (size_t k = 0; k < m->nparams; k++)
             if (!m->params[k].out && !strcasecmp(m->params[k].name, pname))
                 prm = &m->params[k];
+        /* tsgw extension, outside the Windows signatures: Scope="Local" keeps DisconnectUser and
+         * DisconnectProtocol on the node called in a farm (docs/farm.md) */
+        static const struct cim_param scope_param = {"Scope", CIM_STRING, false};
+        if (!prm && !strcasecmp(pname, "Scope") && m->on_class && m->nparams == 1)
+            prm = &scope_param;
         if (!prm)
             return errf(c, CIM_ERR_INVALID_PARAMETER, "%s has no input parameter %.100s", m->name,
                         pname);

@@ -164,8 +164,25 @@ static const struct cim_class cls_ss = {
     0,
 };
 
-const struct cim_class *const cim_classes[] = {&cls_connection, &cls_cap, &cls_rap, &cls_rg,
-                                               &cls_ss};
+/* ---- Win32_TSGatewayLoadBalancer ---- */
+
+static const struct cim_property lb_props[] = {
+    {"Servers", CIM_STRING, true,
+     "';'-separated names of the farm's live nodes ([farm] node-name), this node alone without a "
+     "farm."},
+};
+
+static const struct cim_class cls_lb = {
+    "Win32_TSGatewayLoadBalancer",
+    "The RD Gateway farm (from [farm]; live nodes as registered in Redis).",
+    lb_props,
+    N(lb_props),
+    NULL,
+    0,
+};
+
+const struct cim_class *const cim_classes[] = {&cls_connection, &cls_cap, &cls_rap,
+                                               &cls_rg,         &cls_ss,  &cls_lb};
 const size_t cim_nclasses = N(cim_classes);
 
 const struct cim_class *cim_find_class(const char *name)

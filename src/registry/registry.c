@@ -28,6 +28,8 @@ int reg_init(struct registry *r)
 {
     r->nbuckets = 1024;
     r->count = 0;
+    r->observe = NULL;
+    r->observe_ctx = NULL;
     r->by_key = calloc(r->nbuckets, sizeof *r->by_key);
     r->by_user = calloc(r->nbuckets, sizeof *r->by_user);
     if (!r->by_key || !r->by_user) {
@@ -95,6 +97,8 @@ int reg_add(struct registry *r, struct reg_entry *e)
     link_entry(r, e);
     e->linked = true;
     r->count++;
+    if (r->observe)
+        r->observe(r->observe_ctx, e, true);
     return 0;
 }
 
@@ -102,6 +106,8 @@ void reg_remove(struct registry *r, struct reg_entry *e)
 {
     if (!e->linked)
         return;
+    if (r->observe)
+        r->observe(r->observe_ctx, e, false);
     size_t m = r->nbuckets - 1;
     struct reg_entry **pp = &r->by_key[hash_key(e->tunnel_id, e->channel_id) & m];
     while (*pp && *pp != e)

@@ -42,6 +42,10 @@ struct registry {
     struct reg_entry **by_user;
     size_t nbuckets; /* power of two, same for both tables */
     size_t count;
+    /* optional observer (the farm registry mirror): called after an entry is indexed
+     * (added = true) and before it leaves the indexes (added = false) */
+    void (*observe)(void *ctx, const struct reg_entry *e, bool added);
+    void *observe_ctx;
 };
 
 int reg_init(struct registry *r);

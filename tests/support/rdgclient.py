@@ -1159,6 +1159,7 @@ def main(argv=None):
     t.add_argument('--legacy', action='store_true')
     t.add_argument('--hold', type=float, default=0)
     t.add_argument('--echo-check', action='store_true')
+    t.add_argument('--source', help='local address to connect from (e.g. 127.0.0.5)')
     a = ap.parse_args(argv)
     if a.cmd == 'echo':
         srv = TargetServer(a.port, 'flood' if a.flood else 'echo', a.close_after,
@@ -1167,7 +1168,7 @@ def main(argv=None):
         while True:
             time.sleep(3600)
     cred = Creds.from_users_file(a.users, a.user)
-    tun = tunnel_to(a.gw, cred, a.target_port, a.legacy, a.target)
+    tun = tunnel_to(a.gw, cred, a.target_port, a.legacy, a.target, source=a.source)
     print('channel open: tunnel %s channel %s (%s)' % (
         getattr(tun, 'tunnel_id', '?'), getattr(tun, 'channel_id', '?'), tun.mode), flush=True)
     if a.echo_check:

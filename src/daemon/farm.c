@@ -1,0 +1,1104 @@
+/* Farm registry and farm-wide calls over Redis (see farm.h and docs/farm.md). */
+#include "daemon/farm.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "daemon/gateway.h"
+#include "daemon/provider.h"
+#include "mgmt/proto.h"
+
+#define FARM_CONNECT_TIMEOUT_MS 2000
+#define FARM_BACKOFF_MIN_MS 500
+#define FARM_BACKOFF_MAX_MS 5000
+#define FARM_MAX_PENDING 200000 /* replies outstanding on one link before it is reset */
+#define FARM_MAX_MESSAGE 8192   /* a pub/sub message we act on */
+#define FARM_MAX_NODES 64
+#define FARM_REFRESH_CHUNK 256 /* records per HSET when counters are refreshed */
+
+struct farm;
+
+struct farm_link {
+    struct farm *f;
+    redisAsyncContext *ac;
+    struct io io;
+    uint32_t want;
+    bool up;
+    bool sub;
+    uint64_t connect_deadline_ms;
+    uint32_t pending;
+    uint64_t progress_ms;
+};
+
+enum op_kind { OP_INVOKE, OP_ENUM };
+
+struct farm_op {
+    uint64_t id;
+    int kind;
+    int expected; /* replies (invoke) or HGETALLs (enum) still to come; -1 = not known yet */
+    uint32_t nodes, ended;
+    bool failed;
+    uint64_t deadline_ms;
+    farm_invoke_done idone;
+    farm_enum_done edone;
+    void *ctx;
+    struct buf rows;
+    struct farm_op *next;
+};
+
+struct farm {
+    struct gateway *gw;
+    struct farm_link cmd, sub;
+    char node[64];
+    char redis[PATH_MAX];
+    char password[256], user[64];
+    uint32_t ttl_ms, refresh_ms, timeout_ms;
+    uint64_t next_connect_ms, backoff_ms;
+    uint64_t next_heartbeat_ms, next_refresh_ms;
+    char servers[FARM_MAX_NODES * 64];
+    struct farm_op *ops;
+    uint64_t next_id;
+    bool was_up; /* for the "farm unreachable" / "farm back" log lines */
+    bool quiet;  /* connect failures already reported for this outage */
+    struct buf tmp;
+};
+
+static struct farm *F(const struct gateway *gw)
+{
+    return gw->farm;
+}
+
+static uint64_t wall_ms(void)
+{
+    return now_realtime_us() / 1000u;
+}
+
+/* ---------- hiredis <-> our loop ---------- */
+
+static void link_update(struct farm_link *l)
+{
+    if (l->ac)
+        io_set(&l->f->gw->loop, &l->io, l->want);
+}
+static void ev_add_read(void *p)
+{
+    struct farm_link *l = p;
+    l->want |= EPOLLIN;
+    link_update(l);
+}
+static void ev_del_read(void *p)
+{
+    struct farm_link *l = p;
+    l->want &= ~(uint32_t)EPOLLIN;
+    link_update(l);
+}
+static void ev_add_write(void *p)
+{
+    struct farm_link *l = p;
+    l->want |= EPOLLOUT;
+    link_update(l);
+}
+static void ev_del_write(void *p)
+{
+    struct farm_link *l = p;
+    l->want &= ~(uint32_t)EPOLLOUT;
+    link_update(l);
+}
+static void ev_cleanup(void *p)
+{
+    struct farm_link *l = p;
+    io_del(&l->f->gw->loop, &l->io);
+    l->want = 0;
+}
+
+static void link_on_io(struct io *io, uint32_t events)
+{
+    struct farm_link *l = (struct farm_link *)((char *)io - offsetof(struct farm_link, io));
+    bool err = events & (EPOLLERR | EPOLLHUP);
+    if (l->ac && ((events & EPOLLOUT) || (err && (l->want & EPOLLOUT))))
+        redisAsyncHandleWrite(l->ac);
+    if (l->ac && ((events & EPOLLIN) || (err && (l->want & EPOLLIN))))
+        redisAsyncHandleRead(l->ac);
+}
+
+static void link_reset(struct farm_link *l, const char *why)
+{
+    redisAsyncContext *ac = l->ac;
+    if (!ac)
+        return;
+    if (strcmp(why, "stopping") != 0)
+        log_warn("farm: %s link to redis %s reset: %s", l->sub ? "subscriber" : "command",
+                 l->f->redis, why);
+    l->ac = NULL;
+    l->up = false;
+    l->pending = 0;
+    redisAsyncFree(ac);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct farm_link *l = ac->data;
+    if (status != REDIS_OK) {
+        if (!l->f->quiet)
+            log_warn("farm: cannot connect to redis %s: %s (retrying)", l->f->redis, ac->errstr);
+        l->f->quiet = true;
+        l->ac = NULL; /* hiredis frees it */
+        l->up = false;
+        l->pending = 0;
+    }
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct farm_link *l = ac->data;
+    if (l->ac == ac) {
+        log_warn("farm: redis %s closed the %s link%s%s", l->f->redis,
+                 l->sub ? "subscriber" : "command", ac->errstr[0] ? ": " : "", ac->errstr);
+        l->ac = NULL;
+        l->up = false;
+        l->pending = 0;
+    }
+}
+
+/* Every reply callback starts here: NULL when the link is going away. */
+static struct farm_link *got_reply(redisAsyncContext *ac, void *r)
+{
+    struct farm_link *l = ac->data;
+    if (l->pending)
+        l->pending--;
+    l->progress_ms = now_ms();
+    if (r && ((redisReply *)r)->type == REDIS_REPLY_ERROR)
+        log_warn("farm: redis error: %.200s", ((redisReply *)r)->str);
+    return l;
+}
+
+static void on_ignore(redisAsyncContext *ac, void *r, void *priv)
+{
+    got_reply(ac, r);
+}
+
+static bool link_send(struct farm_link *l, redisCallbackFn *cb, void *priv, int argc,
+                      const char **argv, const size_t *lens)
+{
+    if (!l->ac)
+        return false;
+    if (!l->pending)
+        l->progress_ms = now_ms();
+    if (redisAsyncCommandArgv(l->ac, cb ? cb : on_ignore, priv, argc, argv, lens) != REDIS_OK)
+        return false;
+    l->pending++;
+    return true;
+}
+
+/* A command from NUL-terminated strings. */
+static bool cmd(struct farm_link *l, redisCallbackFn *cb, void *priv, int argc, const char **argv)
+{
+    size_t lens[16];
+    for (int i = 0; i < argc && i < 16; i++)
+        lens[i] = strlen(argv[i]);
+    return link_send(l, cb, priv, argc, argv, lens);
+}
+
+/* ---------- keys and records ---------- */
+
+static void key_conns(const struct farm *f, const char *node, char *out, size_t n)
+{
+    snprintf(out, n, "tsgw:conns:%s", node ? node : f->node);
+}
+
+static void key_user(const struct farm *f, const char *user, char *out, size_t n)
+{
+    int k = snprintf(out, n, "tsgw:user:%s:", f->node);
+    for (size_t i = 0; user[i] && k >= 0 && (size_t)k + 1 < n; i++)
+        out[k++] = (char)tolower((unsigned char)user[i]);
+    if (k >= 0 && (size_t)k < n)
+        out[k] = 0;
+}
+
+static void key_proto(const struct farm *f, char *out, size_t n)
+{
+    snprintf(out, n, "tsgw:proto:%s:RDP", f->node);
+}
+
+/* The stored record of a connection: fields separated by TAB (escaped as on the admin socket):
+ * tunnel, channel, user, full name, client address, connected (Unix us), last activity (Unix
+ * us), resource, port, bytes to client, bytes from client, transport, websocket (0/1). */
+static void put_record(struct buf *b, const struct reg_entry *e)
+{
+    uint64_t now = now_ms(), wall = now_realtime_us();
+    uint64_t last = wall - (now - e->last_activity_ms) * 1000u;
+    buf_printf(b, "%llu\t%u\t", (unsigned long long)e->tunnel_id, e->channel_id);
+    mgmt_put_field(b, e->user);
+    buf_put_u8(b, '\t');
+    mgmt_put_field(b, e->full_name);
+    buf_put_u8(b, '\t');
+    mgmt_put_field(b, e->client_addr);
+    buf_printf(b, "\t%llu\t%llu\t", (unsigned long long)e->connected_us, (unsigned long long)last);
+    mgmt_put_field(b, e->resource);
+    buf_printf(b, "\t%u\t%llu\t%llu\t%u\t%d", e->port, (unsigned long long)e->bytes_to_client,
+               (unsigned long long)e->bytes_from_client, e->transport, e->websocket ? 1 : 0);
+}
+
+#define REC_FIELDS 13
+
+/* Builds the Win32_TSGatewayConnection instance of a record (fields split in place). */
+static int record_instance(const char *node, char **v, struct cim_instance *in)
+{
+    uint64_t t, ch, cus, lus, port, to, from, tr;
+    if (parse_u64(v[0], 0, UINT64_MAX, &t) < 0 || parse_u64(v[1], 0, UINT32_MAX, &ch) < 0 ||
+        parse_u64(v[5], 0, UINT64_MAX, &cus) < 0 || parse_u64(v[6], 0, UINT64_MAX, &lus) < 0 ||
+        parse_u64(v[8], 0, 65535, &port) < 0 || parse_u64(v[9], 0, UINT64_MAX, &to) < 0 ||
+        parse_u64(v[10], 0, UINT64_MAX, &from) < 0 || parse_u64(v[11], 0, 2, &tr) < 0)
+        return -1;
+    uint64_t wall = now_realtime_us();
+    char tm[26];
+    in->cls = cim_find_class("Win32_TSGatewayConnection");
+    cim_setf(in, 0, "%s/%llu:%llu", node, (unsigned long long)t, (unsigned long long)ch);
+    cim_setf(in, 1, "%llu", (unsigned long long)t);
+    cim_setf(in, 2, "%llu", (unsigned long long)ch);
+    cim_set(in, 3, v[2] ? v[2] : "");
+    cim_set(in, 4, v[3] ? v[3] : "");
+    cim_set(in, 5, v[4] ? v[4] : "");
+    cim_format_datetime(cus, tm);
+    cim_set(in, 6, tm);
+    cim_format_interval(wall > lus ? wall - lus : 0, tm);
+    cim_set(in, 7, tm);
+    cim_set(in, 8, v[7] ? v[7] : "");
+    cim_set(in, 9, "RDP");
+    cim_setf(in, 10, "%llu", (unsigned long long)port);
+    cim_setf(in, 11, "%llu", (unsigned long long)(to / 1024u));
+    cim_setf(in, 12, "%llu", (unsigned long long)(from / 1024u));
+    cim_format_interval(wall > cus ? wall - cus : 0, tm);
+    cim_set(in, 13, tm);
+    cim_setf(in, 14, "%llu", (unsigned long long)tr);
+    return 0;
+}
+
+void farm_rows_foreach(const struct buf *rows, farm_row_fn fn, void *ctx)
+{
+    const char *p = (const char *)buf_data(rows), *end = p + buf_len(rows);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            break;
+        size_t len = (size_t)(nl - p);
+        char *line = malloc(len + 1);
+        if (!line)
+            return;
+        memcpy(line, p, len);
+        line[len] = 0;
+        p = nl + 1;
+        char *v[REC_FIELDS + 2];
+        int n = mgmt_split(line, v, REC_FIELDS + 2);
+        struct cim_instance in = {0};
+        int stop = 0;
+        if (n == REC_FIELDS + 1 && v[0] && record_instance(v[0], v + 1, &in) == 0)
+            stop = fn(&in, v[0], ctx);
+        cim_instance_clear(&in);
+        free(line);
+        if (stop)
+            return;
+    }
+}
+
+/* ---------- registry mirror ---------- */
+
+static void push_entry(struct farm *f, const struct reg_entry *e)
+{
+    char kc[128], ku[128 + REG_USER_MAX], kp[128], field[48], ttl[16];
+    key_conns(f, NULL, kc, sizeof kc);
+    key_user(f, e->user, ku, sizeof ku);
+    key_proto(f, kp, sizeof kp);
+    snprintf(field, sizeof field, "%llu:%u", (unsigned long long)e->tunnel_id, e->channel_id);
+    snprintf(ttl, sizeof ttl, "%u", f->ttl_ms);
+    buf_clear(&f->tmp);
+    put_record(&f->tmp, e);
+    const char *a[] = {"HSET", kc, field, (const char *)buf_data(&f->tmp)};
+    size_t al[] = {4, strlen(kc), strlen(field), buf_len(&f->tmp)};
+    link_send(&f->cmd, NULL, NULL, 4, a, al);
+    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kc, ttl});
+    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"SADD", ku, field});
+    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", ku, ttl});
+    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"SADD", kp, field});
+    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kp, ttl});
+}
+
+static void drop_entry(struct farm *f, const struct reg_entry *e)
+{
+    char kc[128], ku[128 + REG_USER_MAX], kp[128], field[48];
+    key_conns(f, NULL, kc, sizeof kc);
+    key_user(f, e->user, ku, sizeof ku);
+    key_proto(f, kp, sizeof kp);
+    snprintf(field, sizeof field, "%llu:%u", (unsigned long long)e->tunnel_id, e->channel_id);
+    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"HDEL", kc, field});
+    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"SREM", ku, field});
+    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"SREM", kp, field});
+}
+
+static void observe(void *ctx, const struct reg_entry *e, bool added)
+{
+    struct farm *f = ctx;
+    if (!f->cmd.up)
+        return; /* re-registered in full when the link is back */
+    if (added)
+        push_entry(f, e);
+    else
+        drop_entry(f, e);
+}
+
+/* ---------- heartbeat, refresh, resync ---------- */
+
+static void on_servers(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct farm_link *l = got_reply(ac, r);
+    redisReply *rep = r;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY)
+        return;
+    struct farm *f = l->f;
+    size_t pos = 0;
+    f->servers[0] = 0;
+    for (size_t i = 0; i < rep->elements && i < FARM_MAX_NODES; i++) {
+        redisReply *e = rep->element[i];
+        if (e->type != REDIS_REPLY_STRING)
+            continue;
+        pos += (size_t)snprintf(f->servers + pos,
+                                pos < sizeof f->servers ? sizeof f->servers - pos : 0, "%s%.*s",
+                                pos ? ";" : "", (int)e->len, e->str);
+    }
+}
+
+struct expire_ctx {
+    struct farm *f;
+    char ttl[16];
+};
+
+static void expire_user(struct reg_entry *e, void *vctx)
+{
+    struct expire_ctx *x = vctx;
+    char ku[128 + REG_USER_MAX];
+    key_user(x->f, e->user, ku, sizeof ku);
+    cmd(&x->f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", ku, x->ttl});
+}
+
+static void heartbeat(struct farm *f)
+{
+    char kc[128], kp[128], score[32], now[32], minscore[40];
+    struct expire_ctx x = {f, ""};
+    uint64_t w = wall_ms();
+    key_conns(f, NULL, kc, sizeof kc);
+    key_proto(f, kp, sizeof kp);
+    snprintf(score, sizeof score, "%llu", (unsigned long long)(w + f->ttl_ms));
+    snprintf(now, sizeof now, "%llu", (unsigned long long)w);
+    snprintf(minscore, sizeof minscore, "(%llu", (unsigned long long)w);
+    snprintf(x.ttl, sizeof x.ttl, "%u", f->ttl_ms);
+    cmd(&f->cmd, NULL, NULL, 4, (const char *[]){"ZADD", "tsgw:nodes", score, f->node});
+    cmd(&f->cmd, NULL, NULL, 4, (const char *[]){"ZREMRANGEBYSCORE", "tsgw:nodes", "-inf", now});
+    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kc, x.ttl});
+    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kp, x.ttl});
+    reg_foreach(&f->gw->reg, expire_user, &x);
+    cmd(&f->cmd, on_servers, NULL, 4,
+        (const char *[]){"ZRANGEBYSCORE", "tsgw:nodes", minscore, "+inf"});
+}
+
+struct refresh_ctx {
+    struct farm *f;
+    const char *argv[2 + 2 * FARM_REFRESH_CHUNK];
+    size_t lens[2 + 2 * FARM_REFRESH_CHUNK];
+    size_t off[2 * FARM_REFRESH_CHUNK];
+    int n;
+    struct buf b;
+    char key[128];
+};
+
+static void refresh_flush(struct refresh_ctx *r)
+{
+    if (!r->n)
+        return;
+    r->argv[0] = "HSET";
+    r->lens[0] = 4;
+    r->argv[1] = r->key;
+    r->lens[1] = strlen(r->key);
+    /* fields and records were appended to r->b separated by NULs: point into it now */
+    for (int i = 0; i < 2 * r->n; i++) {
+        r->argv[2 + i] = (const char *)buf_data(&r->b) + r->off[i];
+        r->lens[2 + i] = strlen(r->argv[2 + i]);
+    }
+    link_send(&r->f->cmd, NULL, NULL, 2 + 2 * r->n, r->argv, r->lens);
+    r->n = 0;
+    buf_clear(&r->b);
+}
+
+static void refresh_one(struct reg_entry *e, void *vctx)
+{
+    struct refresh_ctx *r = vctx;
+    r->off[2 * r->n] = buf_len(&r->b);
+    buf_printf(&r->b, "%llu:%u", (unsigned long long)e->tunnel_id, e->channel_id);
+    buf_put_u8(&r->b, 0);
+    r->off[2 * r->n + 1] = buf_len(&r->b);
+    put_record(&r->b, e);
+    buf_put_u8(&r->b, 0);
+    if (++r->n == FARM_REFRESH_CHUNK)
+        refresh_flush(r);
+}
+
+/* Rewrites every local record (counters, idle time): at most once per refresh interval. */
+static void refresh(struct farm *f)
+{
+    struct refresh_ctx *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    r->f = f;
+    key_conns(f, NULL, r->key, sizeof r->key);
+    reg_foreach(&f->gw->reg, refresh_one, r);
+    refresh_flush(r);
+    buf_free(&r->b);
+    free(r);
+}
+
+struct resync_ctx {
+    struct farm *f;
+};
+
+static void resync_one(struct reg_entry *e, void *vctx)
+{
+    push_entry(((struct resync_ctx *)vctx)->f, e);
+}
+
+/* The command link is (back) up: replace whatever Redis holds for this node by the live
+ * registry, then a heartbeat. */
+static void resync(struct farm *f)
+{
+    char kc[128], kp[128], pattern[128];
+    key_conns(f, NULL, kc, sizeof kc);
+    key_proto(f, kp, sizeof kp);
+    snprintf(pattern, sizeof pattern, "tsgw:user:%s:*", f->node);
+    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"DEL", kc, kp});
+    cmd(&f->cmd, NULL, NULL, 4,
+        (const char *[]){"EVAL",
+                         "local ks = redis.call('KEYS', ARGV[1]) "
+                         "for i = 1, #ks do redis.call('DEL', ks[i]) end return #ks",
+                         "0", pattern});
+    struct resync_ctx rc = {f};
+    reg_foreach(&f->gw->reg, resync_one, &rc);
+    heartbeat(f);
+    uint64_t now = now_ms();
+    f->next_heartbeat_ms = now + f->ttl_ms / 3;
+    f->next_refresh_ms = now + f->refresh_ms;
+    log_info("farm: node %s registered in redis %s with %zu connection(s)", f->node, f->redis,
+             f->gw->reg.count);
+}
+
+static void on_cmd_ready(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct farm_link *l = got_reply(ac, r);
+    redisReply *rep = r;
+    if (!rep || l->ac != ac)
+        return;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        link_reset(l, "redis refused the node (AUTH?)");
+        return;
+    }
+    l->up = true;
+    resync(l->f);
+}
+
+/* ---------- farm-wide calls: the caller's side ---------- */
+
+static struct farm_op *op_find(struct farm *f, uint64_t id)
+{
+    for (struct farm_op *o = f->ops; o; o = o->next)
+        if (o->id == id)
+            return o;
+    return NULL;
+}
+
+static void op_unlink(struct farm *f, struct farm_op *op)
+{
+    for (struct farm_op **pp = &f->ops; *pp; pp = &(*pp)->next)
+        if (*pp == op) {
+            *pp = op->next;
+            return;
+        }
+}
+
+static void op_finish(struct farm *f, struct farm_op *op)
+{
+    op_unlink(f, op);
+    if (op->kind == OP_INVOKE) {
+        uint32_t ret = op->ended                         ? 0
+                       : op->failed || op->expected != 0 ? FARM_E_UNREACHABLE
+                                                         : WBEM_E_NOT_FOUND;
+        if (op->idone)
+            op->idone(f->gw, op->ctx, op->id, ret, op->nodes, op->ended);
+    } else if (op->edone) {
+        op->edone(f->gw, op->ctx, op->id, op->failed || op->expected != 0 ? FARM_E_UNREACHABLE : 0,
+                  &op->rows);
+    }
+    buf_free(&op->rows);
+    free(op);
+}
+
+static struct farm_op *op_new(struct farm *f, int kind, void *ctx)
+{
+    struct farm_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return NULL;
+    op->id = ++f->next_id;
+    op->kind = kind;
+    op->expected = -1;
+    op->ctx = ctx;
+    op->deadline_ms = now_ms() + f->timeout_ms;
+    op->next = f->ops;
+    f->ops = op;
+    return op;
+}
+
+static void on_published(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct farm_link *l = got_reply(ac, r);
+    struct farm *f = l->f;
+    struct farm_op *op = op_find(f, (uint64_t)(uintptr_t)priv);
+    redisReply *rep = r;
+    if (!op)
+        return;
+    if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+        op->failed = true;
+        op_finish(f, op);
+        return;
+    }
+    /* every subscribed node got it, this one included; replies already in count too */
+    int others = rep->integer > 0 ? (int)rep->integer - 1 : 0;
+    op->expected = others - (int)op->nodes + 1; /* op->nodes counts this node + replies */
+    if (op->expected <= 0) {
+        op->expected = 0;
+        op_finish(f, op);
+    }
+}
+
+static void on_reply_msg(struct farm *f, char *msg)
+{
+    char *v[4];
+    uint64_t id, ended;
+    if (mgmt_split(msg, v, 4) != 4 || !v[0] || !v[2] || parse_u64(v[0], 1, UINT64_MAX, &id) < 0 ||
+        parse_u64(v[2], 0, UINT32_MAX, &ended) < 0)
+        return;
+    struct farm_op *op = op_find(f, id);
+    if (!op || op->kind != OP_INVOKE)
+        return;
+    op->nodes++;
+    op->ended += (uint32_t)ended;
+    if (op->expected > 0 && --op->expected == 0)
+        op_finish(f, op);
+}
+
+/* What one node does with a farm-wide method: ends its own matching connections the normal
+ * way. Returns the method's ReturnValue; *ended = connections ended. */
+static uint32_t local_exec(struct gateway *gw, const char *method, const char *arg, uint32_t *ended)
+{
+    const struct cim_class *c = cim_find_class("Win32_TSGatewayConnection");
+    struct cim_arg a = {NULL, arg};
+    size_t na = 0, n = 0;
+    const char *key = NULL;
+    char kbuf[64];
+    *ended = 0;
+    if (str_ieq(method, "DisconnectUser")) {
+        a.name = "UserName";
+        na = 1;
+        n = arg && *arg ? reg_find_user(&gw->reg, arg, NULL, 0) : 0;
+    } else if (str_ieq(method, "DisconnectProtocol")) {
+        a.name = "ProtocolName";
+        na = 1;
+        n = gw->reg.count;
+    } else if (str_ieq(method, "Disconnect")) {
+        const char *slash = arg ? strchr(arg, '/') : NULL;
+        if (slash) {
+            if ((size_t)(slash - arg) != strlen(F(gw) ? F(gw)->node : "") ||
+                strncmp(arg, F(gw)->node, (size_t)(slash - arg)) != 0)
+                return WBEM_E_NOT_FOUND;
+            arg = slash + 1;
+        }
+        if (!arg || str_copy(kbuf, arg, sizeof kbuf) >= sizeof kbuf)
+            return WBEM_E_NOT_FOUND;
+        key = kbuf;
+        n = 1;
+    } else {
+        return WBEM_E_INVALID_METHOD;
+    }
+    uint32_t ret = 0;
+    bool was = gw->defer_flush;
+    gw->defer_flush = true;
+    uint32_t r = provider_invoke(gw, c, method, key, &a, na, &ret);
+    gw->defer_flush = was;
+    if (r)
+        return r;
+    *ended = ret == 0 ? (uint32_t)n : 0;
+    return ret;
+}
+
+uint64_t farm_invoke(struct gateway *gw, const char *method, const char *key, const char *arg,
+                     farm_invoke_done done, void *ctx, uint32_t *ret)
+{
+    struct farm *f = F(gw);
+    bool is_disc = str_ieq(method, "Disconnect");
+    const char *what = is_disc ? key : arg;
+    uint32_t ended = 0;
+    if (is_disc && (!key || !strchr(key, '/'))) {
+        *ret = local_exec(gw, method, key, &ended); /* the Windows form: this node */
+        return 0;
+    }
+    if (!f) {
+        *ret = local_exec(gw, method, what, &ended);
+        return 0;
+    }
+    bool remote_only = false;
+    uint32_t lret = WBEM_E_NOT_FOUND;
+    if (is_disc) {
+        const char *slash = strchr(key, '/');
+        if ((size_t)(slash - key) == strlen(f->node) && !strncmp(key, f->node, strlen(f->node))) {
+            *ret = local_exec(gw, method, key, &ended);
+            return 0;
+        }
+        remote_only = true;
+    } else {
+        lret = local_exec(gw, method, what, &ended);
+        if (lret != 0 && lret != WBEM_E_NOT_FOUND) {
+            *ret = lret; /* a bad argument: nothing was sent anywhere */
+            return 0;
+        }
+    }
+    (void)remote_only;
+    if (!f->cmd.up || !f->sub.up) {
+        log_warn("farm: %s(%s): redis %s unreachable; %u local connection(s) ended", method,
+                 what ? what : "", f->redis, ended);
+        *ret = FARM_E_UNREACHABLE;
+        return 0;
+    }
+    struct farm_op *op = op_new(f, OP_INVOKE, ctx);
+    if (!op) {
+        *ret = WBEM_E_FAILED;
+        return 0;
+    }
+    op->idone = done;
+    op->nodes = 1;
+    op->ended = ended;
+    struct buf m = BUF_INIT;
+    buf_printf(&m, "%llu\t", (unsigned long long)op->id);
+    mgmt_put_field(&m, f->node);
+    buf_put_u8(&m, '\t');
+    mgmt_put_field(&m, method);
+    buf_put_u8(&m, '\t');
+    mgmt_put_field(&m, what ? what : "");
+    const char *a[] = {"PUBLISH", "tsgw:cmd", (const char *)buf_data(&m)};
+    size_t al[] = {7, 8, buf_len(&m)};
+    bool sent = link_send(&f->cmd, on_published, (void *)(uintptr_t)op->id, 3, a, al);
+    buf_free(&m);
+    if (!sent) {
+        op_unlink(f, op);
+        free(op);
+        *ret = FARM_E_UNREACHABLE;
+        return 0;
+    }
+    return op->id;
+}
+
+void farm_cancel(struct gateway *gw, uint64_t id)
+{
+    struct farm *f = F(gw);
+    struct farm_op *op = f && id ? op_find(f, id) : NULL;
+    if (op) {
+        op->idone = NULL;
+        op->edone = NULL;
+    }
+}
+
+/* ---------- farm-wide listing ---------- */
+
+struct enum_ctx {
+    struct farm *f;
+    struct buf *rows;
+};
+
+static void local_row(struct reg_entry *e, void *vctx)
+{
+    struct enum_ctx *x = vctx;
+    mgmt_put_field(x->rows, x->f->node);
+    buf_put_u8(x->rows, '\t');
+    put_record(x->rows, e);
+    buf_put_u8(x->rows, '\n');
+}
+
+struct hget_ctx {
+    uint64_t id;
+    char node[64];
+};
+
+static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct farm_link *l = got_reply(ac, r);
+    struct hget_ctx *h = priv;
+    struct farm *f = l->f;
+    struct farm_op *op = op_find(f, h->id);
+    redisReply *rep = r;
+    if (op) {
+        if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+            op->failed = true;
+        } else {
+            for (size_t i = 1; i < rep->elements; i += 2) {
+                redisReply *v = rep->element[i];
+                if (v->type != REDIS_REPLY_STRING || memchr(v->str, '\n', v->len))
+                    continue;
+                mgmt_put_field(&op->rows, h->node);
+                buf_put_u8(&op->rows, '\t');
+                buf_append(&op->rows, v->str, v->len);
+                buf_put_u8(&op->rows, '\n');
+            }
+        }
+        if (op->expected > 0 && --op->expected == 0)
+            op_finish(f, op);
+    }
+    free(h);
+}
+
+static void on_enum_nodes(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct farm_link *l = got_reply(ac, r);
+    struct farm *f = l->f;
+    struct farm_op *op = op_find(f, (uint64_t)(uintptr_t)priv);
+    redisReply *rep = r;
+    if (!op)
+        return;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        op->failed = true;
+        op_finish(f, op);
+        return;
+    }
+    op->expected = 0;
+    for (size_t i = 0; i < rep->elements && i < FARM_MAX_NODES; i++) {
+        redisReply *e = rep->element[i];
+        if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len >= 64 ||
+            (e->len == strlen(f->node) && !memcmp(e->str, f->node, e->len)))
+            continue;
+        struct hget_ctx *h = calloc(1, sizeof *h);
+        if (!h)
+            continue;
+        h->id = op->id;
+        memcpy(h->node, e->str, e->len);
+        char kc[128];
+        key_conns(f, h->node, kc, sizeof kc);
+        if (cmd(&f->cmd, on_hgetall, h, 2, (const char *[]){"HGETALL", kc}))
+            op->expected++;
+        else
+            free(h);
+    }
+    if (op->expected == 0)
+        op_finish(f, op);
+}
+
+uint64_t farm_enumerate(struct gateway *gw, farm_enum_done done, void *ctx)
+{
+    struct farm *f = F(gw);
+    if (!f || !f->cmd.up)
+        return 0;
+    struct farm_op *op = op_new(f, OP_ENUM, ctx);
+    if (!op)
+        return 0;
+    op->edone = done;
+    struct enum_ctx x = {f, &op->rows};
+    reg_foreach(&gw->reg, local_row, &x);
+    char minscore[40];
+    snprintf(minscore, sizeof minscore, "(%llu", (unsigned long long)wall_ms());
+    if (!cmd(&f->cmd, on_enum_nodes, (void *)(uintptr_t)op->id, 4,
+             (const char *[]){"ZRANGEBYSCORE", "tsgw:nodes", minscore, "+inf"})) {
+        op_unlink(f, op);
+        buf_free(&op->rows);
+        free(op);
+        return 0;
+    }
+    return op->id;
+}
+
+/* ---------- farm-wide calls: every node's side ---------- */
+
+static void on_cmd_msg(struct farm *f, char *msg)
+{
+    char *v[4];
+    if (mgmt_split(msg, v, 4) != 4 || !v[0] || !v[1] || !v[2] || !v[3])
+        return;
+    if (!strcmp(v[1], f->node))
+        return; /* our own call: done locally already */
+    uint32_t ended = 0;
+    uint64_t t0 = now_realtime_us();
+    uint32_t ret = local_exec(f->gw, v[2], v[3], &ended);
+    log_info("farm: %s(%s) from node %s: %u connection(s) ended in %llu us (ReturnValue %u)", v[2],
+             v[3], v[1], ended, (unsigned long long)(now_realtime_us() - t0), ret);
+    char chan[128];
+    snprintf(chan, sizeof chan, "tsgw:reply:%s", v[1]);
+    struct buf m = BUF_INIT;
+    mgmt_put_field(&m, v[0]);
+    buf_put_u8(&m, '\t');
+    mgmt_put_field(&m, f->node);
+    buf_printf(&m, "\t%u\t%u", ended, ret);
+    const char *a[] = {"PUBLISH", chan, (const char *)buf_data(&m)};
+    size_t al[] = {7, strlen(chan), buf_len(&m)};
+    link_send(&f->cmd, NULL, NULL, 3, a, al);
+    buf_free(&m);
+}
+
+static void on_sub(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct farm_link *l = ac->data;
+    struct farm *f = l->f;
+    redisReply *rep = r;
+    l->progress_ms = now_ms();
+    if (!rep || l->ac != ac)
+        return;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        link_reset(l, "SUBSCRIBE refused (AUTH?)");
+        return;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
+        rep->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const char *kind = rep->element[0]->str;
+    if (!strcmp(kind, "subscribe")) {
+        if (rep->element[2]->type == REDIS_REPLY_INTEGER && rep->element[2]->integer == 2) {
+            l->up = true;
+            l->pending = 0;
+        }
+        return;
+    }
+    if (strcmp(kind, "message") != 0 || rep->element[1]->type != REDIS_REPLY_STRING ||
+        rep->element[2]->type != REDIS_REPLY_STRING || rep->element[2]->len >= FARM_MAX_MESSAGE)
+        return;
+    char msg[FARM_MAX_MESSAGE];
+    memcpy(msg, rep->element[2]->str, rep->element[2]->len);
+    msg[rep->element[2]->len] = 0;
+    if (!strcmp(rep->element[1]->str, "tsgw:cmd"))
+        on_cmd_msg(f, msg);
+    else
+        on_reply_msg(f, msg);
+}
+
+/* ---------- links ---------- */
+
+static void link_connect(struct farm *f, struct farm_link *l)
+{
+    redisAsyncContext *ac;
+    if (f->redis[0] == '/') {
+        ac = redisAsyncConnectUnix(f->redis);
+    } else {
+        char host[128];
+        str_copy(host, f->redis, sizeof host);
+        char *colon = strrchr(host, ':');
+        int port = colon ? atoi(colon + 1) : 6379;
+        if (colon)
+            *colon = 0;
+        char *h = host;
+        if (h[0] == '[') { /* [v6]:port */
+            h++;
+            char *rb = strchr(h, ']');
+            if (rb)
+                *rb = 0;
+        }
+        ac = redisAsyncConnect(h, port);
+    }
+    if (!ac)
+        return;
+    if (ac->err) {
+        if (!f->quiet)
+            log_warn("farm: cannot connect to redis %s: %s (retrying)", f->redis, ac->errstr);
+        f->quiet = true;
+        redisAsyncFree(ac);
+        return;
+    }
+    l->ac = ac;
+    l->up = false;
+    l->pending = 0;
+    l->want = 0;
+    l->io.fd = ac->c.fd;
+    l->io.cb = link_on_io;
+    l->io.registered = false;
+    ac->data = l;
+    ac->ev.data = l;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    l->connect_deadline_ms = now_ms() + FARM_CONNECT_TIMEOUT_MS;
+    l->progress_ms = now_ms();
+    ev_add_write(l); /* the connect's completion */
+    if (f->password[0]) {
+        if (f->user[0])
+            cmd(l, NULL, NULL, 3, (const char *[]){"AUTH", f->user, f->password});
+        else
+            cmd(l, NULL, NULL, 2, (const char *[]){"AUTH", f->password});
+    }
+    if (l->sub) {
+        char chan[128];
+        snprintf(chan, sizeof chan, "tsgw:reply:%s", f->node);
+        /* subscription replies arrive on on_sub for as long as the link lives */
+        redisAsyncCommandArgv(ac, on_sub, NULL, 3, (const char *[]){"SUBSCRIBE", "tsgw:cmd", chan},
+                              (size_t[]){9, 8, strlen(chan)});
+    } else {
+        cmd(l, on_cmd_ready, NULL, 1, (const char *[]){"PING"});
+    }
+}
+
+static void link_check(struct farm *f, struct farm_link *l, uint64_t now)
+{
+    if (!l->ac)
+        return;
+    uint64_t limit = f->timeout_ms * 2 < 3000 ? 3000 : f->timeout_ms * 2;
+    if (!l->up && now >= l->connect_deadline_ms)
+        link_reset(l, "no answer from redis in time");
+    else if (l->pending && now - l->progress_ms > limit)
+        link_reset(l, "redis too slow (no reply in time)");
+    else if (l->pending > FARM_MAX_PENDING)
+        link_reset(l, "too many replies outstanding");
+}
+
+void farm_tick(struct gateway *gw, uint64_t now)
+{
+    struct farm *f = F(gw);
+    if (!f)
+        return;
+    link_check(f, &f->cmd, now);
+    link_check(f, &f->sub, now);
+    if ((!f->cmd.ac || !f->sub.ac) && now >= f->next_connect_ms) {
+        if (!f->cmd.ac)
+            link_connect(f, &f->cmd);
+        if (!f->sub.ac)
+            link_connect(f, &f->sub);
+        f->backoff_ms = f->backoff_ms ? f->backoff_ms * 2 : FARM_BACKOFF_MIN_MS;
+        if (f->backoff_ms > FARM_BACKOFF_MAX_MS)
+            f->backoff_ms = FARM_BACKOFF_MAX_MS;
+        f->next_connect_ms = now + f->backoff_ms;
+    }
+    bool up = f->cmd.up && f->sub.up;
+    if (up && !f->was_up) {
+        f->backoff_ms = 0;
+        f->quiet = false;
+        log_info("farm: node %s joined the farm on redis %s", f->node, f->redis);
+    } else if (!up && f->was_up) {
+        log_warn("farm: redis %s unreachable: farm calls answer %u until it is back; tunnels "
+                 "and local calls go on",
+                 f->redis, FARM_E_UNREACHABLE);
+        str_copy(f->servers, f->node, sizeof f->servers);
+    }
+    f->was_up = up;
+    if (f->cmd.up) {
+        if (now >= f->next_heartbeat_ms) {
+            heartbeat(f);
+            f->next_heartbeat_ms = now + f->ttl_ms / 3;
+        }
+        if (now >= f->next_refresh_ms) {
+            refresh(f);
+            f->next_refresh_ms = now + f->refresh_ms;
+        }
+    }
+    for (struct farm_op *op = f->ops, *next; op; op = next) {
+        next = op->next;
+        if (now >= op->deadline_ms)
+            op_finish(f, op);
+    }
+}
+
+/* ---------- life cycle ---------- */
+
+bool farm_enabled(const struct gateway *gw)
+{
+    return F(gw) != NULL;
+}
+
+bool farm_reachable(const struct gateway *gw)
+{
+    return F(gw) && F(gw)->cmd.up && F(gw)->sub.up;
+}
+
+const char *farm_node_name(const struct gateway *gw)
+{
+    return F(gw) ? F(gw)->node : gw->cfg->farm_node;
+}
+
+void farm_servers(const struct gateway *gw, char *out, size_t outsz)
+{
+    str_copy(out, F(gw) && F(gw)->servers[0] ? F(gw)->servers : farm_node_name(gw), outsz);
+}
+
+int farm_init(struct gateway *gw, char *err, size_t errsz)
+{
+    const struct gw_config *cfg = gw->cfg;
+    if (!cfg->farm_redis[0])
+        return 0;
+    struct farm *f = calloc(1, sizeof *f);
+    if (!f) {
+        snprintf(err, errsz, "farm: out of memory");
+        return -1;
+    }
+    f->gw = gw;
+    str_copy(f->node, cfg->farm_node, sizeof f->node);
+    str_copy(f->redis, cfg->farm_redis, sizeof f->redis);
+    str_copy(f->password, cfg->farm_password, sizeof f->password);
+    str_copy(f->user, cfg->farm_user, sizeof f->user);
+    str_copy(f->servers, f->node, sizeof f->servers);
+    f->ttl_ms = cfg->farm_ttl_ms;
+    f->refresh_ms = cfg->farm_refresh_ms;
+    f->timeout_ms = cfg->farm_timeout_ms;
+    f->cmd.f = f->sub.f = f;
+    f->sub.sub = true;
+    f->cmd.io.fd = f->sub.io.fd = -1;
+    gw->farm = f;
+    gw->reg.observe = observe;
+    gw->reg.observe_ctx = f;
+    log_info("farm: node %s, redis %s (ttl %u ms)", f->node, f->redis, f->ttl_ms);
+    farm_tick(gw, now_ms());
+    return 0;
+}
+
+void farm_free(struct gateway *gw)
+{
+    struct farm *f = F(gw);
+    if (!f)
+        return;
+    gw->reg.observe = NULL;
+    /* goodbye: the node leaves the farm at once (best effort, not waited for) */
+    if (f->cmd.up && f->cmd.ac) {
+        char kc[128], kp[128];
+        key_conns(f, NULL, kc, sizeof kc);
+        key_proto(f, kp, sizeof kp);
+        cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"ZREM", "tsgw:nodes", f->node});
+        cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"DEL", kc, kp});
+        int fd = f->cmd.ac->c.fd;
+        /* one bounded attempt to hand the goodbye to the kernel */
+        for (int i = 0; i < 4 && f->cmd.ac && (f->cmd.ac->c.flags & REDIS_CONNECTED); i++) {
+            int done = 0;
+            if (redisBufferWrite(&f->cmd.ac->c, &done) != REDIS_OK || done)
+                break;
+        }
+        (void)fd;
+    }
+    for (struct farm_op *op = f->ops; op; op = op->next)
+        op->idone = NULL, op->edone = NULL;
+    link_reset(&f->cmd, "stopping");
+    link_reset(&f->sub, "stopping");
+    while (f->ops) {
+        struct farm_op *op = f->ops;
+        f->ops = op->next;
+        buf_free(&op->rows);
+        free(op);
+    }
+    buf_free(&f->tmp);
+    free(f);
+    gw->farm = NULL;
+}

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# Issue 15: a farm of three tsgwd nodes behind HAProxy (mode tcp, TLS pass-through, source
+# affinity) sharing one registry on a real redis-server: farm-wide listing from any node,
+# farm-wide DisconnectUser from tsgwctl and from wbemcli, Disconnect NODE/T:C, Redis stopped and
+# restarted, a node SIGKILLed. Real xfreerdp for one WebSocket and one legacy session; the
+# scripted client (tests/support/farmhold.py, /usr/bin/env python3) carries the others, from
+# several loopback source addresses so that source affinity spreads them over the nodes.
+. "$(dirname "$0")/lib.sh"
+
+SUP="$(cd "$(dirname "$0")/../support" && pwd)"
+TPORT=$(free_port)  # freerdp-shadow-cli (xfreerdp sessions)
+EPORT=$(free_port)  # echo target (scripted sessions)
+RPORT=$(free_port)  # redis
+FPORT=$(free_port)  # HAProxy front
+CPORT=$(free_port)  # CIM-XML on node 3
+declare -A GP
+for n in 1 2 3; do GP[$n]=$(free_port); done
+make_cert "$WORK"
+add_user "$WORK/users" 'CONTOSO\alice' 'Secret1' 'RDG Users'
+add_user "$WORK/users" 'CONTOSO\bob' 'Secret2' 'RDG Users'
+add_user "$WORK/users" 'CONTOSO\admin' 'AdminPw1' 'Administrators'
+
+for n in 1 2 3; do
+    cat >"$WORK/n$n.conf" <<CONF
+[gateway]
+listen = 127.0.0.1:${GP[$n]}
+certificate = cert.pem
+private-key = key.pem
+admin-socket = n$n.sock
+[auth]
+users-file = users
+[farm]
+redis = 127.0.0.1:$RPORT
+password = farm-secret
+node-name = n$n
+ttl = 3s
+refresh = 1s
+timeout = 2s
+[cap:Staff]
+user-groups = RDG Users
+[rap:Lab]
+user-groups = RDG Users
+resources = 127.0.0.1
+ports = $TPORT; $EPORT
+CONF
+done
+cat >>"$WORK/n3.conf" <<CONF
+[cim]
+listen = 127.0.0.1:$CPORT
+admin-group = BUILTIN\\Administrators
+CONF
+cat >"$WORK/haproxy.cfg" <<CONF
+global
+    maxconn 2000
+defaults
+    mode tcp
+    timeout connect 3s
+    timeout client 1h
+    timeout server 1h
+    retries 2
+    option redispatch
+frontend rdg
+    bind 127.0.0.1:$FPORT
+    default_backend nodes
+backend nodes
+    balance source
+    hash-type consistent
+    server n1 127.0.0.1:${GP[1]} check check-ssl verify none inter 1s fall 2 rise 1
+    server n2 127.0.0.1:${GP[2]} check check-ssl verify none inter 1s fall 2 rise 1
+    server n3 127.0.0.1:${GP[3]} check check-ssl verify none inter 1s fall 2 rise 1
+CONF
+
+ctl() { local n=$1; shift; timeout 10 "$TSGWCTL" -s "$WORK/n$n.sock" "$@"; }
+NS=root/cimv2/terminalservices
+URL="https://CONTOSO\\admin:AdminPw1@127.0.0.1:$CPORT/$NS"
+wbem() { timeout 20 wbemcli -noverify "$@"; }
+
+start_redis() {
+    mkdir -p "$WORK/redis"
+    redis-server --bind 127.0.0.1 --port "$RPORT" --dir "$WORK/redis" --save '' \
+        --appendonly no --requirepass farm-secret --daemonize no >>"$WORK/redis.log" 2>&1 &
+    REDIS_PID=$!
+    PIDS+=($REDIS_PID)
+    wait_for 10 "$WORK/redis.log" "Ready to accept connections"
+}
+start_node() { # start_node N
+    $TSGWD_WRAPPER "$TSGWD" -v -c "$WORK/n$1.conf" >>"$WORK/n$1.log" 2>&1 &
+    NODE_PID[$1]=$!
+    PIDS+=(${NODE_PID[$1]})
+    wait_for 10 "$WORK/n$1.log" "tsgwd ready"
+}
+# farm_json N FILE: the farm-wide listing on node N
+farm_json() { ctl "$1" --json connections >"$2" 2>"$2.err"; }
+# wait_farm N SECONDS PYTHON-EXPR: polls node N's farm listing (j) until EXPR is true
+wait_farm() {
+    local n=$1 t=$2 expr=$3 i
+    for i in $(seq 1 $((t * 4))); do
+        if farm_json "$n" "$WORK/poll.json" &&
+            [ "$(json_eval "$WORK/poll.json" "$expr" 2>/dev/null)" = True ]; then
+            return 0
+        fi
+        sleep 0.25
+    done
+    return 1
+}
+servers() { ctl "$1" --json show Win32_TSGatewayLoadBalancer >"$WORK/lb$1.json" &&
+    json_eval "$WORK/lb$1.json" "';'.join(sorted(j[0]['Servers'].split(';')))"; }
+
+declare -A NODE_PID
+start_redis || { echo "Bail out! redis-server did not start"; exit 1; }
+start_target "$TPORT" target || { echo "Bail out! RDP target did not start"; exit 1; }
+animate "$TARGET_DISPLAY"
+python3 "$SUP/rdgclient.py" echo --port "$EPORT" >"$WORK/echo.log" 2>&1 &
+PIDS+=($!)
+wait_for 10 "$WORK/echo.log" "listening" || { echo "Bail out! echo target"; exit 1; }
+for n in 1 2 3; do start_node $n || { echo "Bail out! node $n did not start"; exit 1; }; done
+haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+PIDS+=($!)
+sleep 1.5
+
+ok "every node joined the farm" bash -c "grep -q 'joined the farm' '$WORK/n1.log' && grep -q 'joined the farm' '$WORK/n2.log' && grep -q 'joined the farm' '$WORK/n3.log'"
+ok "Win32_TSGatewayLoadBalancer.Servers lists the three live nodes (on node 2)" \
+    [ "$(servers 2)" = "n1;n2;n3" ]
+
+# --- sessions: real xfreerdp (WebSocket alice, legacy bob) and scripted ones from 8 sources ---
+xfr_bg alice /v:127.0.0.1:$TPORT /g:127.0.0.1:$FPORT /gu:'CONTOSO\alice' /gp:Secret1 /u:a /p:a
+XA=$XFR_PID
+xfr_bg bob /v:127.0.0.1:$TPORT /g:127.0.0.1:$FPORT /gu:'CONTOSO\bob' /gp:Secret2 \
+    /gt:http,no-websockets /u:b /p:b
+XB=$XFR_PID
+SPECS=()
+for i in 2 3 4 5 6 7; do SPECS+=("a$i,CONTOSO\\alice,127.0.0.$i,ws"); done
+SPECS+=("b8,CONTOSO\\bob,127.0.0.8,legacy" "b9,CONTOSO\\bob,127.0.0.9,ws")
+python3 "$SUP/farmhold.py" --gw "$FPORT" --users "$WORK/users" --target-port "$EPORT" \
+    "${SPECS[@]}" >"$WORK/hold.log" 2>&1 &
+HOLD=$!
+PIDS+=($HOLD)
+wait_for 40 "$WORK/alice.log" CONNECTION_STATE_ACTIVE
+wait_for 40 "$WORK/bob.log" CONNECTION_STATE_ACTIVE
+wait_for 20 "$WORK/hold.log" "open b9"
+ok "scripted sessions through HAProxy (WebSocket and legacy) all open" \
+    [ "$(grep -c '^open' "$WORK/hold.log")" = 8 ]
+ok "farm listing on node 2 shows all 10 connections" \
+    wait_farm 2 10 'len(j)==10'
+cp "$WORK/poll.json" "$WORK/all.json"
+ok "every farm row names its node and keys NODE/TunnelId:ChannelId" \
+    [ "$(json_eval "$WORK/all.json" 'all(o["Node"] in ("n1","n2","n3") and o["ConnectionKey"]=="%s/%d:%d"%(o["Node"],o["TunnelId"],o["ChannelId"]) for o in j)')" = True ]
+ok "source affinity spread the sessions over at least two nodes" \
+    [ "$(json_eval "$WORK/all.json" 'len(set(o["Node"] for o in j))>=2')" = True ]
+ok "alice has sessions on a node other than node 1" \
+    [ "$(json_eval "$WORK/all.json" 'any(o["Node"]!="n1" for o in j if o["UserName"]=="CONTOSO\\alice")')" = True ]
+farm_json 3 "$WORK/all3.json"
+ok "node 3 lists the same 10 connections" \
+    [ "$(json_eval "$WORK/all3.json" 'sorted(o["ConnectionKey"] for o in j)')" = "$(json_eval "$WORK/all.json" 'sorted(o["ConnectionKey"] for o in j)')" ]
+ok "--local lists only the node's own connections" \
+    bash -c "ctl() { timeout 10 '$TSGWCTL' -s '$WORK/n1.sock' \"\$@\"; }; ctl --local --json connections >'$WORK/local1.json'; [ \"\$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); a=json.load(open(sys.argv[2])); print(len(j)==sum(1 for o in a if o[\"Node\"]==\"n1\") and all(\":\" in o[\"ConnectionKey\"] and \"/\" not in o[\"ConnectionKey\"] for o in j))' '$WORK/local1.json' '$WORK/all.json')\" = True ]"
+ALICE_NODES=$(json_eval "$WORK/all.json" '" ".join(sorted(set(o["Node"] for o in j if o["UserName"]=="CONTOSO\\alice")))')
+log "alice on: $ALICE_NODES; xfreerdp from 127.0.0.1"
+
+# --- farm-wide DisconnectUser from node 1 ---
+ctl 1 --json disconnect-user 'CONTOSO\alice' >"$WORK/du1.json"
+ok "disconnect-user on node 1: ReturnValue 0, three nodes answered" \
+    [ "$(json_eval "$WORK/du1.json" 'j["ReturnValue"]==0 and j["Nodes"]==3 and j["Ended"]==7')" = True ]
+log "farm-wide DisconnectUser: $(cat "$WORK/du1.json")"
+ok "every alice session is gone from the farm listing (bob's 3 stay)" \
+    wait_farm 2 5 'len(j)==3 and all(o["UserName"]=="CONTOSO\\bob" for o in j)'
+ok "the scripted alice sessions got CLOSE_CHANNEL" \
+    wait_for 5 "$WORK/hold.log" "closed a7"
+ok "all six scripted alice sessions closed, no bob session" \
+    bash -c "[ \$(grep -c '^closed a' '$WORK/hold.log') = 6 ] && ! grep -q '^closed b' '$WORK/hold.log'"
+ok "alice's xfreerdp ended" bash -c "for i in \$(seq 1 50); do kill -0 $XA 2>/dev/null || exit 0; sleep 0.2; done; exit 1"
+ok "bob's xfreerdp is still connected" kill -0 "$XB"
+ok "event 202 (Method DisconnectUser) on every node that held alice's sessions" bash -c "for n in $ALICE_NODES; do grep -q 'EVENT 202 Username=\"CONTOSO\\\\\\\\alice\".*Method=\"DisconnectUser\"' '$WORK/'\$n.log || exit 1; done"
+ctl 1 --json disconnect-user 'CONTOSO\alice' >"$WORK/du2.json"
+ok "again: 2147749890 (no node had one)" \
+    [ "$(json_eval "$WORK/du2.json" 'j["ReturnValue"]')" = 2147749890 ]
+
+# --- wbemcli DisconnectUser against node 3 ---
+SPECS=()
+for i in 2 3 4 5; do SPECS+=("c$i,CONTOSO\\alice,127.0.0.$i,ws"); done
+python3 "$SUP/farmhold.py" --gw "$FPORT" --users "$WORK/users" --target-port "$EPORT" \
+    "${SPECS[@]}" >"$WORK/hold2.log" 2>&1 &
+PIDS+=($!)
+wait_for 20 "$WORK/hold2.log" "open c5"
+ok "four new alice sessions in the farm" wait_farm 3 10 'sum(1 for o in j if o["UserName"]=="CONTOSO\\alice")==4'
+wbem cm "$URL:Win32_TSGatewayConnection" 'DisconnectUser.UserName="CONTOSO\alice"' >"$WORK/cm.log" 2>&1
+ok "wbemcli DisconnectUser on node 3: ReturnValue 0" grep -q "DisconnectUser: 0" "$WORK/cm.log"
+ok "alice's sessions are gone on every node, bob's stay" \
+    wait_farm 1 5 'len(j)==3 and all(o["UserName"]=="CONTOSO\\bob" for o in j)'
+ok "the four scripted sessions got closed" \
+    bash -c "for i in \$(seq 1 25); do [ \$(grep -c '^closed' '$WORK/hold2.log') = 4 ] && exit 0; sleep 0.2; done; exit 1"
+
+# --- Disconnect NODE/T:C of another node ---
+# a scripted bob session (not the xfreerdp one: behind HAProxy mode tcp every ClientAddress is
+# HAProxy's; the scripted ones sent 200 bytes), preferably on another node
+KEY=$(json_eval "$WORK/poll.json" 'sorted([o for o in j if o["NumberOfKilobytesSent"]==0], key=lambda o: o["Node"]=="n1")[0]["ConnectionKey"]')
+ctl 1 --json disconnect "$KEY" >"$WORK/d1.json"
+ok "Disconnect $KEY from node 1: ReturnValue 0" [ "$(json_eval "$WORK/d1.json" 'j["ReturnValue"]')" = 0 ]
+ok "that one connection is gone" wait_farm 1 5 "len(j)==2 and '$KEY' not in [o['ConnectionKey'] for o in j]"
+
+# --- Redis stopped ---
+stop_pid "$REDIS_PID"
+sleep 1
+ctl 1 --json disconnect-user 'CONTOSO\nobody' >"$WORK/du-down.json"
+ok "Redis down: a farm call answers 2147749909 (farm unreachable)" \
+    [ "$(json_eval "$WORK/du-down.json" 'j["ReturnValue"]')" = 2147749909 ]
+ok "Redis down: the farm listing says unreachable" bash -c "! '$TSGWCTL' -s '$WORK/n1.sock' connections >/dev/null 2>'$WORK/ls-down.log' && grep -q 2147749909 '$WORK/ls-down.log'"
+ok "Redis down: local listing works" bash -c "'$TSGWCTL' -s '$WORK/n1.sock' --local connections >'$WORK/ls-local-down.log'"
+python3 "$SUP/rdgclient.py" tunnel --gw "$FPORT" --users "$WORK/users" --user 'CONTOSO\bob' \
+    --target-port "$EPORT" --echo-check --source 127.0.0.6 >"$WORK/new-down.log" 2>&1
+ok "Redis down: a new tunnel through HAProxy works" has new-down "echo ok"
+python3 "$SUP/farmhold.py" --gw "$FPORT" --users "$WORK/users" --target-port "$EPORT" \
+    "d6,CONTOSO\\alice,127.0.0.6,ws" >"$WORK/hold3.log" 2>&1 &
+PIDS+=($!)
+wait_for 15 "$WORK/hold3.log" "open d6"
+ok "Redis down: bob's xfreerdp is still connected" kill -0 "$XB"
+start_redis || { echo "Bail out! redis-server did not restart"; exit 1; }
+ok "Redis back: the nodes re-register, the farm view shows bob's 2 and the new alice session" \
+    wait_farm 2 15 'len(j)==3 and sum(1 for o in j if o["UserName"]=="CONTOSO\\alice")==1'
+ok "Redis back: Servers lists the three nodes again" bash -c "for i in \$(seq 1 20); do [ \"\$(ctl() { timeout 10 '$TSGWCTL' -s '$WORK/n1.sock' \"\$@\"; }; ctl --json show Win32_TSGatewayLoadBalancer | python3 -c 'import json,sys; print(\";\".join(sorted(json.load(sys.stdin)[0][\"Servers\"].split(\";\"))))')\" = n1\\;n2\\;n3 ] && exit 0; sleep 0.5; done; exit 1"
+
+# --- SIGKILL a node that holds a session ---
+farm_json 1 "$WORK/before-kill.json"
+log "before the kill: $(json_eval "$WORK/before-kill.json" '[(o["ConnectionKey"], o["UserName"], o["ClientAddress"]) for o in j]')"
+VICTIM=$(json_eval "$WORK/before-kill.json" '([o["Node"] for o in j if o["Node"]!="n1"] + ["n3"])[0]')
+VN=${VICTIM#n}
+log "SIGKILL node $VICTIM (pid ${NODE_PID[$VN]})"
+kill -KILL "${NODE_PID[$VN]}"
+T0=$(date +%s.%N)
+ok "the killed node's entries vanish within the TTL (3 s, +1 s polling)" \
+    wait_farm 1 4 "all(o['Node']!='$VICTIM' for o in j) and len(j)==len([o for o in json.load(open('$WORK/before-kill.json')) if o['Node']!='$VICTIM'])"
+log "entries gone after $(echo "$(date +%s.%N) - $T0" | bc 2>/dev/null || echo '?') s"
+ok "Servers no longer lists it" bash -c "for i in \$(seq 1 20); do ctl() { timeout 10 '$TSGWCTL' -s '$WORK/n1.sock' \"\$@\"; }; ctl --json show Win32_TSGatewayLoadBalancer | grep -q '$VICTIM' || exit 0; sleep 0.5; done; exit 1"
+
+# --- farm-wide DisconnectProtocol from a surviving node ends the rest ---
+ctl 1 --json disconnect-protocol RDP >"$WORK/dp.json"
+ok "DisconnectProtocol from node 1: ReturnValue 0" [ "$(json_eval "$WORK/dp.json" 'j["ReturnValue"]')" = 0 ]
+ok "the farm is empty" wait_farm 1 5 'len(j)==0'
+for n in 1 2 3; do
+    [ "n$n" = "$VICTIM" ] && continue
+    ok "node $n still running" kill -0 "${NODE_PID[$n]}"
+done
+finish
