@@ -639,7 +639,8 @@ static uint32_t local_exec(struct gateway *gw, const char *method, const char *a
     gw->defer_flush = was;
     if (r)
         return r;
-    *ended = ret == 0 ? (uint32_t)n : 0;
+    /* a channel-less tunnel ended counts too (it has no registry entry) */
+    *ended = ret == 0 ? (uint32_t)(n ? n : 1) : 0;
     return ret;
 }
 
