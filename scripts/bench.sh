@@ -2,7 +2,7 @@
 # Issue 7 benchmark: tsgwd against HAProxy 2.6 (Debian `haproxy`, mode tcp, TLS termination, the
 # same certificate and the same target), side by side in one run on this machine. See docs/bench.md.
 #
-#   scripts/bench.sh [--quick] [--flood-only] [--out FILE]
+#   scripts/bench.sh [--quick] [--flood-only] [--farm-only] [--out FILE]
 #
 # B1 bulk throughput, 1 and 16 tunnels, up and down (plus `openssl speed -evp aes-128-gcm`);
 # B2 RSS per idle tunnel at 1,000 and 10,000 tunnels (fewer if RLIMIT_NOFILE does not allow it;
@@ -14,6 +14,12 @@
 #    alone and during a flood of full TLS handshakes from 100 addresses (tools/tsgw-flood at the
 #    highest rate it reaches); tunnel setup time unloaded and during 3,000 slow pre-auth
 #    connections from 300 addresses; tsgwd's RSS with the pre-auth table full.
+# B6 farm (issue 15, docs/farm.md): three nodes on one redis-server, 3,000 idle tunnels in all
+#    (1,000 per node over 100 users, so each user has tunnels on every node): farm-wide
+#    DisconnectUser from node 1, from the call to the last socket closed on any node; tunnel
+#    setups per second with the farm registry on (node 1) against off (a node without [farm]);
+#    bulk throughput of 16 tunnels through HAProxy mode tcp (TLS pass-through) to 2 nodes
+#    against 1. --farm-only runs B6 alone.
 # Prints a table, writes bench-results.json (or --out), and ends with one JSON line.
 # Environment: BUILD (build dir, default build-bench), TSGWD (daemon binary to measure),
 # KEEP_WORK=1 (keep the scratch directory), BENCH_REPS (repetitions of B1/B3).
@@ -22,11 +28,13 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
 FLOOD_ONLY=0 # --flood-only: B5 alone (no HAProxy, no B1-B4)
+FARM_ONLY=0  # --farm-only: B6 alone
 OUT=bench-results.json
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) QUICK=1 ;;
     --flood-only) FLOOD_ONLY=1 ;;
+    --farm-only) FARM_ONLY=1 ;;
     --out) OUT=$2; shift ;;
     -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
@@ -239,14 +247,14 @@ start_haproxy() {
 }
 
 start_tsgwd
-[ "$FLOOD_ONLY" = 1 ] || start_haproxy
+[ "$FLOOD_ONLY" = 1 ] || [ "$FARM_ONLY" = 1 ] || start_haproxy
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 say "work dir $WORK; sink :$SPORT, tsgwd :$GPORT, haproxy :$HPORT; fd limit $NOFILE; load $LOADAVG"
 
 TSGW_ARGS=(--gateway "127.0.0.1:$GPORT" --target "127.0.0.1:$SPORT" --domain CONTOSO --nthash "$NTHASH")
 HAP_ARGS=(--mode tls-only --gateway "127.0.0.1:$HPORT")
 
-if [ "$FLOOD_ONLY" = 0 ]; then
+if [ "$FLOOD_ONLY" = 0 ] && [ "$FARM_ONLY" = 0 ]; then
 # ---------------------------------------------------------------- smoke + data check
 # One tunnel each way, 8 MiB in both directions, every byte checked at both ends (--verify).
 # A tunnel that cannot be opened stops the run; corrupted data is reported and the run goes on.
@@ -442,6 +450,7 @@ stop_pid "$IDLE_PID"
 fi # FLOOD_ONLY
 
 # ---------------------------------------------------------------- B5 floods (issue 12)
+if [ "$FARM_ONLY" = 0 ]; then
 # A second tsgwd with the default pre-authentication limits (2,048 in total, 64 per address).
 stop_pid "$GW_PID"
 stop_pid "$HAP_PID"
@@ -500,10 +509,122 @@ record "{\"b\":\"b5_rss\",\"rss0_kib\":$RSS_PA0,\"rss_kib\":$RSS_PA,\"preauth_op
 say "B5 RSS with the pre-auth table full ($PA_OPEN slow connections held): $RSS_PA0 -> $RSS_PA KiB"
 kill -0 "$FGW_PID" 2>/dev/null || record "{\"b\":\"crash\",\"impl\":\"tsgw\",\"during\":\"B5\",\"status\":1}"
 stop_pid "$FGW_PID"
+fi # B5
+
+# ---------------------------------------------------------------- B6 farm (issue 15)
+if [ "$FLOOD_ONLY" = 0 ]; then
+B6_USERS=100
+B6_PER_NODE=1000
+B6_RUNS=$B4_RUNS
+RPORT=$(free_port)
+mkdir -p "$WORK/redis"
+redis-server --bind 127.0.0.1 --port "$RPORT" --dir "$WORK/redis" --save '' --appendonly no \
+    --daemonize no >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
+wait_for 10 "$WORK/redis.log" "Ready to accept" || die "redis-server did not start"
+for i in $(seq 0 $((B6_USERS - 1))); do
+    printf 'CONTOSO\\f%d:%s:RDG Users:\n' "$i" "$NTHASH"
+done >>"$WORK/users"
+declare -A NPORT NPID
+for k in 1 2 3; do
+    NPORT[$k]=$(free_port)
+    sed -e "s/^listen = .*/listen = 127.0.0.1:${NPORT[$k]}/" -e "s/^admin-socket = .*/admin-socket = n$k.sock/" \
+        "$WORK/tsgw.conf" >"$WORK/n$k.conf"
+    printf '[farm]\nredis = 127.0.0.1:%s\nnode-name = n%s\nttl = 10s\n' "$RPORT" "$k" >>"$WORK/n$k.conf"
+    "$TSGWD" -c "$WORK/n$k.conf" >"$WORK/n$k.log" 2>&1 &
+    NPID[$k]=$!
+    PIDS+=("${NPID[$k]}")
+    wait_for 10 "$WORK/n$k.log" "tsgwd ready" || die "farm node $k did not start"
+done
+wait_for 10 "$WORK/n3.log" "joined the farm" || die "farm node 3 did not join"
+# setup rate, farm registry on (node 1) and off (the plain daemon), alternating
+b6_setups() { # b6_setups WHAT PORT REP
+    local r
+    r=$("$LOAD" --gateway "127.0.0.1:$2" --target "127.0.0.1:$SPORT" --domain CONTOSO --nthash "$NTHASH" \
+        --user alice --mode ws --setups "$B3_SETUPS" --concurrency "$B3_CONC" --timeout 300 | tail -n1)
+    [ -n "$r" ] || r=null
+    record "{\"b\":\"b6_setups\",\"what\":\"$1\",\"rep\":$3,\"load\":$r}"
+    say "B6 setups $1: $(jget "$r" per_s)/s"
+}
+gw_alive || start_tsgwd
+for rep in $(seq 1 "$REPS"); do
+    if [ $(( rep % 2 )) = 1 ]; then
+        b6_setups farm_on "${NPORT[1]}" "$rep"; b6_setups farm_off "$GPORT" "$rep"
+    else
+        b6_setups farm_off "$GPORT" "$rep"; b6_setups farm_on "${NPORT[1]}" "$rep"
+    fi
+done
+# farm-wide DisconnectUser: generator 1 calls it on node 1 (SIGUSR1, farm-invoke); generators
+# 2 and 3 only watch the same user's tunnels on their node (SIGUSR2)
+B6_OK=1
+for k in 1 2 3; do
+    extra=()
+    [ "$k" = 1 ] && extra=(--admin-socket "$WORK/n1.sock" --farm)
+    "$LOAD" --gateway "127.0.0.1:${NPORT[$k]}" --target "127.0.0.1:$SPORT" --domain CONTOSO \
+        --nthash "$NTHASH" --users-prefix f --users "$B6_USERS" --idle --tunnels "$B6_PER_NODE" \
+        --concurrency 64 "${extra[@]}" >"$WORK/b6_$k.out" 2>"$WORK/b6_$k.err" &
+    eval "B6_GEN$k=\$!"
+    PIDS+=("$!")
+done
+for k in 1 2 3; do
+    wait_for 600 "$WORK/b6_$k.out" "^READY" || { say "B6: generator $k not READY"; B6_OK=0; }
+done
+sleep 2 # the registry reaches Redis
+FARM_LISTED=$("$TSGWCTL" -s "$WORK/n2.sock" --json connections 2>/dev/null |
+    python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null)
+say "B6: farm listing on node 2 shows ${FARM_LISTED:-?} connections"
+record "{\"b\":\"b6_listed\",\"n\":${FARM_LISTED:-null}}"
+if [ "$B6_OK" = 1 ]; then
+    for run in $(seq 1 "$B6_RUNS"); do
+        kill -USR2 "$B6_GEN2" "$B6_GEN3"
+        sleep 0.2
+        kill -USR1 "$B6_GEN1"
+        for i in $(seq 1 100); do
+            [ "$(cat "$WORK"/b6_[123].out | grep -c '^B4 ')" -ge $((run * 3)) ] && break
+            sleep 0.1
+        done
+        sleep 0.3
+    done
+fi
+for k in 1 2 3; do stop_pid "$(eval echo \$B6_GEN$k)"; done
+# bulk: 16 tunnels through HAProxy mode tcp (pass-through, round robin) to 1 node, then 2
+FRONTPORT=$(free_port)
+b6_front() { # b6_front NODES...
+    {
+        printf 'global\n    maxconn 1000\n    nbthread 1\ndefaults\n    mode tcp\n'
+        printf '    timeout connect 5s\n    timeout client 1h\n    timeout server 1h\n'
+        printf 'frontend f\n    bind 127.0.0.1:%s\n    default_backend b\nbackend b\n    balance roundrobin\n' "$FRONTPORT"
+        for k in "$@"; do printf '    server n%s 127.0.0.1:%s\n' "$k" "${NPORT[$k]}"; done
+    } >"$WORK/front.cfg"
+    haproxy -f "$WORK/front.cfg" -db >"$WORK/front.log" 2>&1 &
+    FRONT_PID=$!
+    PIDS+=("$FRONT_PID")
+    local i
+    for i in $(seq 1 50); do
+        ss -ltnH "( sport = :$FRONTPORT )" 2>/dev/null | grep -q LISTEN && return 0
+        sleep 0.1
+    done
+    die "haproxy front did not start"
+}
+for nodes in 1 2; do
+    if [ "$nodes" = 1 ]; then b6_front 1; else b6_front 1 2; fi
+    for rep in $(seq 1 "$REPS"); do
+        r=$("$LOAD" --gateway "127.0.0.1:$FRONTPORT" --target "127.0.0.1:$SPORT" --domain CONTOSO \
+            --nthash "$NTHASH" --spn-host 127.0.0.1 --user alice --mode ws --tunnels 16 \
+            --bytes "$B1_BYTES_16" --direction down --timeout 300 | tail -n1)
+        [ -n "$r" ] || r=null
+        record "{\"b\":\"b6_bulk\",\"nodes\":$nodes,\"rep\":$rep,\"load\":$r}"
+        say "B6 bulk through HAProxy to $nodes node(s): $(jget "$r" mbps) MB/s"
+    done
+    stop_pid "$FRONT_PID"
+done
+grep -h '^B4 ' "$WORK"/b6_[123].out >"$WORK/b6.lines" 2>/dev/null
+fi # B6
 
 # ---------------------------------------------------------------- report
 T_END=$(date +%s)
-python3 - "$RUNS" "$WORK/b4.lines" "$OUT" <<PY
+python3 - "$RUNS" "$WORK/b4.lines" "$OUT" "$WORK/b6.lines" <<PY
 import json, statistics, sys, os, platform
 
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -651,6 +772,39 @@ res["b5_preauth_held"] = b5rss["preauth_open"] if b5rss else None
 res["openssl_aes128gcm_mbps"] = rnd(speed)
 res["cipher"] = cipher
 res["tsgwd_crashes"] = len(crashes)
+
+# B6 farm: each run has one "B4" line with rpc_ms from generator 1 (the caller) and one per
+# watcher; the farm-wide time is from the caller's t0 to the last close on any node
+b5l = open(sys.argv[4]).read().split("\n") if len(sys.argv) > 4 and os.path.exists(sys.argv[4]) else []
+b5kv = [dict(p.split("=", 1) for p in l.split()[1:] if "=" in p) for l in b5l if l.startswith("B4 ")]
+callers = [x for x in b5kv if "rpc_ms" in x]
+b6_runs = []
+for c in callers:
+    user = c.get("user")
+    same = [x for x in b5kv if x.get("user") == user]
+    t0 = int(c.get("t0_us", 0))
+    last = max(int(x.get("last_close_us", 0)) for x in same)
+    b6_runs.append({"user": user, "tunnels": sum(int(x.get("tunnels", 0)) for x in same),
+                    "closed": sum(int(x.get("closed", 0)) for x in same),
+                    "rpc_ms": float(c["rpc_ms"]), "server_ms": float(c.get("server_ms", -1)),
+                    "closed_ms": (last - t0) / 1000.0 if last and t0 else None})
+res["b6_disconnect_runs"] = len(b6_runs)
+res["b6_tunnels_per_user"] = int(med([r["tunnels"] for r in b6_runs])) if b6_runs else None
+res["b6_all_closed"] = all(r["closed"] == r["tunnels"] for r in b6_runs) if b6_runs else None
+res["b6_disconnect_rpc_ms"] = rnd(med([r["rpc_ms"] for r in b6_runs]), 3)
+res["b6_disconnect_closed_ms"] = rnd(med([r["closed_ms"] for r in b6_runs]), 3)
+res["b6_disconnect_closed_ms_max"] = rnd(max([r["closed_ms"] for r in b6_runs if r["closed_ms"] is not None], default=None), 3)
+res["b6_listed"] = next((r["n"] for r in runs if r["b"] == "b6_listed"), None)
+def b6s(what):
+    return med([r["load"]["per_s"] for r in runs if r["b"] == "b6_setups" and r["what"] == what and r["load"] and r["load"].get("ok")])
+res["b6_setups_farm_on_per_s"] = rnd(b6s("farm_on"))
+res["b6_setups_farm_off_per_s"] = rnd(b6s("farm_off"))
+res["b6_setups_ratio"] = rnd(ratio(b6s("farm_on"), b6s("farm_off")), 3)
+def b6b(n):
+    return med([r["load"]["mbps"] for r in runs if r["b"] == "b6_bulk" and r["nodes"] == n and r["load"] and r["load"].get("mbps") and not r["load"].get("failed")])
+res["b6_bulk_1node_mbps"] = rnd(b6b(1))
+res["b6_bulk_2nodes_mbps"] = rnd(b6b(2))
+res["b6_bulk_ratio"] = rnd(ratio(b6b(2), b6b(1)), 3)
 res["data_check"] = "ok" if checks and not bad else "; ".join(bad) or "not run"
 
 def f(x, n=1, w=9):
@@ -700,13 +854,25 @@ p("  tunnel setup, ms (p50): unloaded %s, during 3,000 slow connections from 300
 p("  tsgwd RSS: %s KiB idle, %s KiB with the pre-auth table full (%s slow connections held)" % (
     res["b5_rss_kib_idle"], res["b5_rss_kib_preauth_full"], res["b5_preauth_held"]))
 p("")
+p("B6 farm: 3 nodes on one redis-server, %s tunnels listed farm-wide (node 2)" % res["b6_listed"])
+p("  farm-wide DisconnectUser, %s tunnels of one user over 3 nodes (median of %d)" % (
+    res["b6_tunnels_per_user"], res["b6_disconnect_runs"]))
+p("    call on node 1 until every node answered   %s ms" % f(res["b6_disconnect_rpc_ms"], 3))
+p("    until the last socket closed on any node   %s ms (max %s; all closed: %s)" % (
+    f(res["b6_disconnect_closed_ms"], 3), f(res["b6_disconnect_closed_ms_max"], 3, 0), res["b6_all_closed"]))
+p("  setups per second, farm registry on / off   %s / %s  ratio %s" % (
+    f(res["b6_setups_farm_on_per_s"], 1, 0), f(res["b6_setups_farm_off_per_s"], 1, 0), f(res["b6_setups_ratio"], 3, 0)))
+p("  16 tunnels down through HAProxy mode tcp: 1 node %s MB/s, 2 nodes %s MB/s, ratio %s (2 cores shared with the clients)" % (
+    f(res["b6_bulk_1node_mbps"], 1, 0), f(res["b6_bulk_2nodes_mbps"], 1, 0), f(res["b6_bulk_ratio"], 3, 0)))
+p("")
 p("data check (8 MiB both ways, every byte compared): %s" % res["data_check"])
 if crashes:
     p("")
     for c in crashes:
         p("  tsgwd CRASHED (exit status %s) during %s; it was restarted" % (c["status"], c["during"]))
 p("")
-p("targets: B1 ratio >= 1.0 at 16 tunnels; B2 <= 40 KiB at 10,000; B3 >= 0.7; B4 < 1 ms server, < 10 ms closed; B5 ratio >= 0.5")
+p("targets: B1 ratio >= 1.0 at 16 tunnels; B2 <= 40 KiB at 10,000; B3 >= 0.7; B4 < 1 ms server, < 10 ms closed; B5 ratio >= 0.5;")
+p("         B6 farm-wide DisconnectUser < 100 ms closed, setups farm on/off >= 0.9")
 doc = {"summary": res, "meta": meta, "runs": runs, "b4_lines": [l for l in b4lines if l]}
 with open(out_path, "w") as fo:
     json.dump(doc, fo, indent=1)

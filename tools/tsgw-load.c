@@ -149,6 +149,7 @@ static struct {
     bool random_mask;
     bool verify;
     const char *admin_socket;
+    bool farm; /* B4 call with farm scope (farm-invoke) */
     unsigned timeout_s;
     const char *client_name;
 } O;
@@ -1617,7 +1618,9 @@ static void b4_trigger(bool admin)
     snprintf(account, sizeof account, "%s\\%s", O.domain, name);
     snprintf(param, sizeof param, "UserName=%s", account);
     struct buf req = BUF_INIT;
-    buf_append_str(&req, MGMT_MAGIC "\tinvoke\tWin32_TSGatewayConnection\tDisconnectUser\t\t");
+    buf_append_str(
+        &req, O.farm ? MGMT_MAGIC "\tfarm-invoke\tWin32_TSGatewayConnection\tDisconnectUser\t\t"
+                     : MGMT_MAGIC "\tinvoke\tWin32_TSGatewayConnection\tDisconnectUser\t\t");
     mgmt_put_field(&req, param);
     buf_put_u8(&req, '\n');
     ssize_t w = send(fd, buf_data(&req), buf_len(&req), MSG_NOSIGNAL);
@@ -1714,6 +1717,7 @@ static void usage(FILE *f)
            "  --password P | --nthash HEX credentials (password on the command line: tests only)\n"
            "  --users-prefix P --users K  tunnel i authenticates as P<i %% K> (same password)\n"
            "  --admin-socket SOCK         --idle: SIGUSR1 calls DisconnectUser for the next user\n"
+           "  --farm                      ... farm-wide (the admin socket's farm-invoke verb)\n"
            "  --spn-host NAME             host in the SPN HTTP/NAME (default: the gateway host)\n"
            "  --chunk N                   DATA payload bytes per packet (default 65535)\n"
            "  --ciphersuites LIST         TLS 1.3 suites offered (default TLS_AES_128_GCM_SHA256)\n"
@@ -1840,6 +1844,7 @@ int main(int argc, char **argv)
         OPT_PREFIX,
         OPT_USERS,
         OPT_ADMIN,
+        OPT_FARM,
         OPT_SPN,
         OPT_CHUNK,
         OPT_CIPHERS,
@@ -1864,6 +1869,7 @@ int main(int argc, char **argv)
         {"users-prefix", required_argument, NULL, OPT_PREFIX},
         {"users", required_argument, NULL, OPT_USERS},
         {"admin-socket", required_argument, NULL, OPT_ADMIN},
+        {"farm", no_argument, NULL, OPT_FARM},
         {"spn-host", required_argument, NULL, OPT_SPN},
         {"chunk", required_argument, NULL, OPT_CHUNK},
         {"ciphersuites", required_argument, NULL, OPT_CIPHERS},
@@ -1989,6 +1995,9 @@ int main(int argc, char **argv)
             break;
         case OPT_ADMIN:
             O.admin_socket = optarg;
+            break;
+        case OPT_FARM:
+            O.farm = true;
             break;
         case OPT_SPN:
             str_copy(O.spn_host, optarg, sizeof O.spn_host);
