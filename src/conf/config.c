@@ -292,6 +292,38 @@ static void set_dur(struct loader *L, uint32_t *dst, const char *v, uint32_t uni
 static void kv_gateway(struct loader *L, const char *k, const char *v)
 {
     struct gw_config *c = L->cfg;
+    if (!strcmp(k, "backend-listen")) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        if (parse_hostport(v, &ss, &sl) < 0)
+            err(L, "backend-listen: '%s' is not ADDRESS:PORT (numeric)", v);
+        else
+            set_str(L, c->backend_listen, sizeof c->backend_listen, v);
+        return;
+    }
+    if (!strcmp(k, "trusted-proxies")) {
+        char *dup = strdup(v), *save = NULL;
+        c->ntrusted_proxies = 0;
+        for (char *t = dup ? strtok_r(dup, ";", &save) : NULL; t; t = strtok_r(NULL, ";", &save)) {
+            t = str_trim(t);
+            if (!*t)
+                continue;
+            if (c->ntrusted_proxies == ARRAY_SIZE(c->trusted_proxies)) {
+                err(L, "trusted-proxies: at most %zu", ARRAY_SIZE(c->trusted_proxies));
+                break;
+            }
+            if (proxy_net_parse(t, &c->trusted_proxies[c->ntrusted_proxies]) < 0)
+                err(L, "trusted-proxies: '%s' is not an address or ADDRESS/PREFIX", t);
+            else
+                c->ntrusted_proxies++;
+        }
+        free(dup);
+        return;
+    }
+    if (!strcmp(k, "front-certificate")) {
+        set_path(L, c->front_certificate, v);
+        return;
+    }
     if (!strcmp(k, "listen")) {
         char *dup = strdup(v), *save = NULL;
         c->nlisten = 0;
@@ -1011,6 +1043,11 @@ static void validate(struct loader *L)
     if (c->kdc_proxy_realm[0] && !c->kdc_proxy_nkdcs)
         err(L, "[kdc-proxy] realm %s needs kdcs (finding KDCs in DNS is not implemented)",
             c->kdc_proxy_realm);
+    if (c->backend_listen[0] && !c->ntrusted_proxies)
+        err(L, "[gateway] backend-listen needs trusted-proxies (the proxies' addresses)");
+    if (c->backend_listen[0] && c->require_channel_binding && !c->front_certificate[0])
+        err(L, "[gateway] backend-listen needs front-certificate (the certificate the proxy "
+               "shows clients, for NTLM channel binding) or [auth] require-channel-binding = no");
     if (c->cim_listen[0] && !c->cim_certificate[0])
         str_copy(c->cim_certificate, c->certificate, sizeof c->cim_certificate);
     if (c->cim_listen[0] && !c->cim_private_key[0])

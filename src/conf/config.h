@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "core/buf.h"
+#include "net/proxy.h"
 #include "policy/policy.h"
 
 #define CONF_MAX_LISTEN 8
@@ -84,6 +85,11 @@ struct gw_config {
     char admin_group[64];
     char run_user[64];
     bool key_isolation;
+    /* behind a TLS-terminating proxy (docs/farm.md, front b) */
+    char backend_listen[128];             /* "" = none; plain HTTP after a PROXY v2 header */
+    struct proxy_net trusted_proxies[16]; /* who may connect to backend-listen */
+    unsigned ntrusted_proxies;
+    char front_certificate[PATH_MAX]; /* the proxy's certificate: NTLM channel binding */
     /* [auth] */
     char users_file[PATH_MAX];
     char netbios_domain[64];

@@ -27,6 +27,7 @@
 #include "daemon/dirpool.h"
 #include "daemon/kdcproxy.h"
 #include "daemon/farm.h"
+#include "net/proxy.h"
 #include "daemon/resolver.h"
 #include "tls/keyproc.h"
 #include "core/util.h"
@@ -629,10 +630,53 @@ static void process_legacy_body(struct conn *c)
     }
 }
 
+/* backend-listen: the PROXY v2 header names the client; from then on the connection is the
+ * client's (events, ClientAddress, logon rate limits, unauthenticated counts). */
+static void conn_proxy_header(struct conn *c)
+{
+    struct proxy_info pi;
+    int n = proxy_v2_parse(buf_data(&c->in), buf_len(&c->in), &pi);
+    if (n == 0)
+        return; /* need more */
+    if (n < 0) {
+        log_warn("backend-listen: no valid PROXY v2 header from %s: closed", c->peer_str);
+        conn_close(c, "bad PROXY header");
+        return;
+    }
+    buf_consume(&c->in, (size_t)n);
+    if (!pi.local) {
+        char addr[64];
+        sockaddr_to_str((struct sockaddr *)&pi.src, addr, sizeof addr);
+        log_debug("backend-listen: %s is client %s", c->peer_str, addr);
+        str_copy(c->peer_str, addr, sizeof c->peer_str);
+    }
+    if (!pi.local) {
+        char key[ADDRKEY_MAX];
+        addr_key((struct sockaddr *)&pi.src, c->gw->cfg->lim.ipv6_prefix, key, sizeof key);
+        str_copy(c->addr_key, key, sizeof c->addr_key);
+    }
+    if (!preauth_admit(c->gw, c->addr_key) || !preauth_take(c)) {
+        c->gw->flood.preauth_refused++;
+        log_warn("refusing connection from %s: too many unauthenticated connections", c->peer_str);
+        conn_close(c, "too many unauthenticated connections");
+        return;
+    }
+    c->phase = CONN_HTTP;
+    c->phase_start_ms = now_ms();
+    c->deadline_ms =
+        preauth_deadline(c->gw, c->gw->cfg->lim.auth_ms, c->gw->cfg->lim.pressure_auth_ms);
+    preauth_progress(c, PA_HTTP);
+}
+
 void conn_process(struct conn *c)
 {
     while (!c->dead && !c->logon.job && !c->kdc && buf_len(&c->in)) {
         switch (c->phase) {
+        case CONN_PROXY:
+            conn_proxy_header(c);
+            if (c->phase == CONN_PROXY)
+                return;
+            continue;
         case CONN_HTTP:
         case CONN_LEGACY_IN_HDR: {
             ssize_t n = http_parser_feed(&c->hp, buf_data(&c->in), buf_len(&c->in));
@@ -692,7 +736,14 @@ static void on_accept(struct io *io, uint32_t events)
         char addr[64], key[ADDRKEY_MAX];
         sockaddr_to_str((struct sockaddr *)&ss, addr, sizeof addr);
         addr_key((struct sockaddr *)&ss, gw->cfg->lim.ipv6_prefix, key, sizeof key);
-        if (!preauth_admit(gw, key)) {
+        if (L->proxied && !proxy_net_match(gw->cfg->trusted_proxies, gw->cfg->ntrusted_proxies,
+                                           (struct sockaddr *)&ss)) {
+            log_warn("backend-listen: connection from %s, not in trusted-proxies: closed", addr);
+            close(fd);
+            continue;
+        }
+        /* behind a proxy the pre-auth slot waits for the client's address (conn_proxy_header) */
+        if (!L->proxied && !preauth_admit(gw, key)) {
             close(fd);
             continue;
         }
@@ -708,20 +759,22 @@ static void on_accept(struct io *io, uint32_t events)
         str_copy(c->peer_str, addr, sizeof c->peer_str);
         str_copy(c->addr_key, key, sizeof c->addr_key);
         c->cim = L->cim;
-        c->ssl = tls_accept_new(L->cim && gw->cim_tls.ctx ? &gw->cim_tls : &gw->tls, fd);
+        c->proxied = L->proxied;
+        if (!c->proxied)
+            c->ssl = tls_accept_new(L->cim && gw->cim_tls.ctx ? &gw->cim_tls : &gw->tls, fd);
         c->in.cap_limit = (size_t)gw->cfg->lim.max_header_bytes + READ_CHUNK * 2;
-        if (!c->ssl || http_parser_init(&c->hp, &gw->http_lim) < 0) {
+        if ((!c->ssl && !c->proxied) || http_parser_init(&c->hp, &gw->http_lim) < 0) {
             if (c->ssl)
                 tls_conn_free(c->ssl);
             close(fd);
             free(c);
             continue;
         }
-        c->phase = CONN_TLS;
+        c->phase = c->proxied ? CONN_PROXY : CONN_TLS;
         c->phase_start_ms = now_ms();
         c->deadline_ms =
             preauth_deadline(gw, gw->cfg->lim.tls_handshake_ms, gw->cfg->lim.pressure_tls_ms);
-        if (!preauth_take(c)) {
+        if (!c->proxied && !preauth_take(c)) {
             gw->flood.preauth_refused++;
             tls_conn_free(c->ssl);
             http_parser_free(&c->hp);
@@ -755,6 +808,8 @@ static void sweep(struct gateway *gw)
             conn_close(c, "flush timeout");
         } else if (c->phase == CONN_TLS) {
             conn_close(c, "TLS handshake timeout");
+        } else if (c->phase == CONN_PROXY) {
+            conn_close(c, "PROXY header timeout");
         } else if ((c->phase == CONN_HTTP && !c->tun) || c->phase == CONN_CIM_BODY ||
                    (c->phase == CONN_KDC_BODY && !c->kdc)) {
             log_info("closing %s: authentication not completed in time", c->peer_str);
@@ -1056,6 +1111,16 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
                          cfg->key_isolation, err, errsz) < 0)
             return -1;
         if (listen_on(gw, cfg->cim_listen, true, err, errsz) < 0)
+            return -1;
+    }
+    if (cfg->backend_listen[0]) {
+        if (listen_on(gw, cfg->backend_listen, false, err, errsz) < 0)
+            return -1;
+        gw->listeners[gw->nlisteners - 1].proxied = true;
+        log_info("backend-listen %s: plain HTTP after a PROXY v2 header from a trusted proxy",
+                 cfg->backend_listen);
+        if (cfg->front_certificate[0] && tls_cbt_from_pem(cfg->front_certificate, gw->front_cbt,
+                                                          &gw->front_ncbt, err, errsz) < 0)
             return -1;
     }
     if (admin_init(gw, err, errsz) < 0 || farm_init(gw, err, errsz) < 0)

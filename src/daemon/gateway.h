@@ -41,6 +41,7 @@ enum conn_phase {
     CONN_LEGACY_IN_BODY, /* legacy IN: client -> server packets in the request body */
     CONN_CIM_BODY,       /* CIM-XML endpoint: reading a POST body */
     CONN_KDC_BODY,       /* POST /KdcProxy: reading the body, then relaying (kdc set) */
+    CONN_PROXY,          /* backend-listen: waiting for the PROXY v2 header */
     CONN_DEAD,
 };
 
@@ -62,6 +63,7 @@ struct conn {
     struct tunnel *tun;
     struct kdc_relay *kdc; /* kdcproxy.c: a KDC exchange in flight */
     bool cim;              /* accepted on the CIM-XML listener */
+    bool proxied;          /* accepted on backend-listen: plain, client address from PROXY v2 */
     size_t body_need;      /* CONN_CIM_BODY: bytes of body expected */
     uint64_t farm_op;      /* CIM-XML: farm-wide call in progress (daemon/farm.h), 0 = none */
     bool farm_done;        /* CIM-XML: its result is in farm_ret; the request is answered again */
@@ -144,6 +146,7 @@ struct listener {
     struct io io;
     struct gateway *gw;
     bool cim;
+    bool proxied; /* backend-listen */
     char addr[128];
 };
 
@@ -160,7 +163,7 @@ struct gateway {
     const char *spn_hosts[CONF_MAX_NAMES + 4];
     struct http_limits http_lim;
     struct registry reg;
-    struct listener listeners[CONF_MAX_LISTEN + 1];
+    struct listener listeners[CONF_MAX_LISTEN + 2]; /* + CIM-XML + backend-listen */
     unsigned nlisteners;
     struct conn *conns;
     struct tunnel *tunnels;
@@ -183,7 +186,9 @@ struct gateway {
     struct io admin_io;
     struct admin_client *admin_clients;
     uint32_t nadmin;
-    struct farm *farm; /* NULL without [farm] redis */
+    struct farm *farm;        /* NULL without [farm] redis */
+    uint8_t front_cbt[2][16]; /* channel bindings of [gateway] front-certificate */
+    unsigned front_ncbt;
     bool stopping;
     uint64_t stop_deadline_ms;
     int sigfd;

@@ -545,9 +545,10 @@ int logon_http(struct conn *c, const struct http_request *req)
         return r;
     }
     memset(&res, 0, sizeof res);
-    int r = ntlm_accept_authenticate(s->ntlm, &gw->ntlm_cfg, msg, (size_t)mlen, now,
-                                     (const uint8_t(*)[16])gw->tls.cbt, gw->tls.ncbt, ntlm_lookup,
-                                     c, &res);
+    int r =
+        ntlm_accept_authenticate(s->ntlm, &gw->ntlm_cfg, msg, (size_t)mlen, now,
+                                 (const uint8_t(*)[16])(c->proxied ? gw->front_cbt : gw->tls.cbt),
+                                 c->proxied ? gw->front_ncbt : gw->tls.ncbt, ntlm_lookup, c, &res);
     logon_session_clear(s);
     OPENSSL_cleanse(msg, sizeof msg);
     snprintf(who, sizeof who, "%s%s%s", res.domain, res.domain[0] ? "\\" : "", res.user);

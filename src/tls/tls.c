@@ -160,6 +160,26 @@ int tls_handshake(SSL *s)
     return m == TLS_EOF ? TLS_ERR : m;
 }
 
+int tls_cbt_from_pem(const char *path, uint8_t out[2][16], unsigned *n, char *err, size_t errsz)
+{
+    FILE *f = fopen(path, "r");
+    X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    if (!x) {
+        snprintf(err, errsz, "%s: cannot read a PEM certificate", path);
+        return -1;
+    }
+    unsigned char *der = NULL;
+    int dlen = i2d_X509(x, &der);
+    X509_free(x);
+    int r = dlen > 0 ? ntlm_cbt_from_cert_der(der, (size_t)dlen, out, n) : -1;
+    OPENSSL_free(der);
+    if (r < 0)
+        snprintf(err, errsz, "%s: cannot compute channel bindings (unsupported key type?)", path);
+    return r < 0 ? -1 : 0;
+}
+
 ssize_t tls_read(SSL *s, void *buf, size_t len)
 {
     size_t got = 0;

@@ -37,6 +37,10 @@ void tls_conn_free(SSL *s);
 
 /* 1 when established, or one of the negative results above. */
 int tls_handshake(SSL *s);
+/* The NTLM channel-binding values of the first certificate in a PEM file (the front proxy's
+ * certificate, when a proxy terminates TLS). 0 or -1 with err. */
+int tls_cbt_from_pem(const char *path, uint8_t out[2][16], unsigned *n, char *err, size_t errsz);
+
 ssize_t tls_read(SSL *s, void *buf, size_t len);
 ssize_t tls_write(SSL *s, const void *buf, size_t len);
 /* Bytes already decrypted and waiting in OpenSSL's buffer. */

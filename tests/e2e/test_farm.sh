@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Issue 15: a farm of three tsgwd nodes behind HAProxy (mode tcp, TLS pass-through, source
-# affinity) sharing one registry on a real redis-server: farm-wide listing from any node,
+# Issue 15: a farm of three tsgwd nodes behind HAProxy sharing one registry on a real
+# redis-server. Two fronts: (a) mode tcp, TLS pass-through, source affinity; (b) HAProxy
+# terminating TLS with its own certificate (mode http routing on RDG-Connection-Id, and mode
+# tcp with source affinity), PROXY v2 to the nodes' plain backend-listen (real client address,
+# NTLM channel binding to the front's certificate).
+# Farm-wide listing from any node,
 # farm-wide DisconnectUser from tsgwctl and from wbemcli, Disconnect NODE/T:C, Redis stopped and
-# restarted, a node SIGKILLed. Real xfreerdp for one WebSocket and one legacy session; the
+# restarted, a node SIGKILLed. Real xfreerdp for one WebSocket session through front (a) and
+# one legacy session through front (b); the
 # scripted client (tests/support/farmhold.py, /usr/bin/env python3) carries the others, from
 # several loopback source addresses so that source affinity spreads them over the nodes.
 . "$(dirname "$0")/lib.sh"
@@ -13,9 +18,15 @@ EPORT=$(free_port)  # echo target (scripted sessions)
 RPORT=$(free_port)  # redis
 FPORT=$(free_port)  # HAProxy front
 CPORT=$(free_port)  # CIM-XML on node 3
-declare -A GP
-for n in 1 2 3; do GP[$n]=$(free_port); done
+BPORT=$(free_port)  # HAProxy front (b), TLS terminated, mode http (RDG-Connection-Id)
+B2PORT=$(free_port) # HAProxy front (b), TLS terminated, mode tcp (source affinity)
+declare -A GP BP
+for n in 1 2 3; do GP[$n]=$(free_port); BP[$n]=$(free_port); done
 make_cert "$WORK"
+# front (b)'s own certificate: clients bind NTLM to this one, not to the nodes'
+openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj /CN=front \
+    -keyout "$WORK/front.key" -out "$WORK/front.crt" >/dev/null 2>&1
+cat "$WORK/front.crt" "$WORK/front.key" >"$WORK/front.pem"
 add_user "$WORK/users" 'CONTOSO\alice' 'Secret1' 'RDG Users'
 add_user "$WORK/users" 'CONTOSO\bob' 'Secret2' 'RDG Users'
 add_user "$WORK/users" 'CONTOSO\admin' 'AdminPw1' 'Administrators'
@@ -27,6 +38,9 @@ listen = 127.0.0.1:${GP[$n]}
 certificate = cert.pem
 private-key = key.pem
 admin-socket = n$n.sock
+backend-listen = 127.0.0.1:${BP[$n]}
+trusted-proxies = 127.0.0.1
+front-certificate = front.crt
 [auth]
 users-file = users
 [farm]
@@ -68,6 +82,30 @@ backend nodes
     server n1 127.0.0.1:${GP[1]} check check-ssl verify none inter 1s fall 2 rise 1
     server n2 127.0.0.1:${GP[2]} check check-ssl verify none inter 1s fall 2 rise 1
     server n3 127.0.0.1:${GP[3]} check check-ssl verify none inter 1s fall 2 rise 1
+frontend rdg_tls
+    mode http
+    bind 127.0.0.1:$BPORT ssl crt $WORK/front.pem
+    default_backend nodes_plain
+backend nodes_plain
+    mode http
+    http-reuse never
+    timeout tunnel 1h
+    balance hdr(RDG-Connection-Id)
+    hash-type consistent
+    server n1 127.0.0.1:${BP[1]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
+    server n2 127.0.0.1:${BP[2]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
+    server n3 127.0.0.1:${BP[3]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
+frontend rdg_tls_tcp
+    mode tcp
+    bind 127.0.0.1:$B2PORT ssl crt $WORK/front.pem
+    default_backend nodes_plain_tcp
+backend nodes_plain_tcp
+    mode tcp
+    balance source
+    hash-type consistent
+    server n1 127.0.0.1:${BP[1]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
+    server n2 127.0.0.1:${BP[2]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
+    server n3 127.0.0.1:${BP[3]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
 CONF
 
 ctl() { local n=$1; shift; timeout 10 "$TSGWCTL" -s "$WORK/n$n.sock" "$@"; }
@@ -122,10 +160,40 @@ ok "every node joined the farm" bash -c "grep -q 'joined the farm' '$WORK/n1.log
 ok "Win32_TSGatewayLoadBalancer.Servers lists the three live nodes (on node 2)" \
     [ "$(servers 2)" = "n1;n2;n3" ]
 
-# --- sessions: real xfreerdp (WebSocket alice, legacy bob) and scripted ones from 8 sources ---
+# --- front (b): HAProxy terminates TLS, PROXY v2 to backend-listen ---
+python3 "$SUP/rdgclient.py" tunnel --gw "$B2PORT" --users "$WORK/users" --user 'CONTOSO\bob' \
+    --target-port "$EPORT" --echo-check --source 127.0.0.7 >"$WORK/b-ws.log" 2>&1
+ok "front b (mode tcp): WebSocket tunnel, TLS terminated by HAProxy (channel binding to its certificate)" \
+    has b-ws "echo ok"
+python3 "$SUP/rdgclient.py" tunnel --gw "$BPORT" --users "$WORK/users" --user 'CONTOSO\bob' \
+    --target-port "$EPORT" --echo-check --legacy --source 127.0.0.7 >"$WORK/b-legacy.log" 2>&1
+ok "front b (mode http): legacy tunnel, OUT and IN routed together on RDG-Connection-Id" has b-legacy "echo ok"
+ok "front b: events carry the real client address from PROXY v2" \
+    bash -c "cat '$WORK'/n[123].log | grep -q 'EVENT 302 .*IpAddress=\"127.0.0.7\"'"
+python3 - "${BP[1]}" >"$WORK/untrusted.log" 2>&1 <<'PY'
+import socket, sys
+for src, data in (("127.0.0.9", b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + bytes(12)),
+                  ("127.0.0.1", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(5)
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(data)
+    try:
+        print(src, "closed" if s.recv(100) == b"" else "answered")
+    except OSError as e:
+        print(src, "closed", e)
+PY
+ok "backend-listen: an untrusted address is closed at once" grep -q '127.0.0.9 closed' "$WORK/untrusted.log"
+ok "backend-listen: a trusted address without a PROXY header is closed" grep -q '127.0.0.1 closed' "$WORK/untrusted.log"
+ok "backend-listen refusals logged" bash -c "grep -q 'not in trusted-proxies' '$WORK/n1.log' && grep -q 'no valid PROXY v2 header' '$WORK/n1.log'"
+
+# --- sessions: real xfreerdp (alice WebSocket through front a, bob legacy through front b in
+# mode http: HAProxy 2.6 answers 400 to FreeRDP 2.11's WebSocket upgrade, whose
+# Sec-WebSocket-Key is not base64 of 16 bytes) and scripted ones from 8 sources through front a ---
 xfr_bg alice /v:127.0.0.1:$TPORT /g:127.0.0.1:$FPORT /gu:'CONTOSO\alice' /gp:Secret1 /u:a /p:a
 XA=$XFR_PID
-xfr_bg bob /v:127.0.0.1:$TPORT /g:127.0.0.1:$FPORT /gu:'CONTOSO\bob' /gp:Secret2 \
+xfr_bg bob /v:127.0.0.1:$TPORT /g:127.0.0.1:$BPORT /gu:'CONTOSO\bob' /gp:Secret2 \
     /gt:http,no-websockets /u:b /p:b
 XB=$XFR_PID
 SPECS=()
