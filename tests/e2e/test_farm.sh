@@ -63,6 +63,7 @@ cat >>"$WORK/n3.conf" <<CONF
 listen = 127.0.0.1:$CPORT
 admin-group = BUILTIN\\Administrators
 CONF
+write_haproxy_cfg() {
 cat >"$WORK/haproxy.cfg" <<CONF
 global
     maxconn 2000
@@ -107,6 +108,8 @@ backend nodes_plain_tcp
     server n2 127.0.0.1:${BP[2]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
     server n3 127.0.0.1:${BP[3]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
 CONF
+}
+write_haproxy_cfg
 
 ctl() { local n=$1; shift; timeout 10 "$TSGWCTL" -s "$WORK/n$n.sock" "$@"; }
 NS=root/cimv2/terminalservices
@@ -152,9 +155,18 @@ python3 "$SUP/rdgclient.py" echo --port "$EPORT" >"$WORK/echo.log" 2>&1 &
 PIDS+=($!)
 wait_for 10 "$WORK/echo.log" "listening" || { echo "Bail out! echo target"; exit 1; }
 for n in 1 2 3; do start_node $n || { echo "Bail out! node $n did not start"; exit 1; }; done
-haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
-PIDS+=($!)
-sleep 1.5
+# HAProxy's front ports were picked free earlier: if one was taken meanwhile, pick new ones
+for try in 1 2 3; do
+    haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+    HAP_PID=$!
+    PIDS+=($HAP_PID)
+    sleep 1.5
+    kill -0 "$HAP_PID" 2>/dev/null && break
+    log "haproxy did not start (try $try): $(grep -m1 ALERT "$WORK/haproxy.log")"
+    FPORT=$(free_port); BPORT=$(free_port); B2PORT=$(free_port)
+    write_haproxy_cfg
+done
+kill -0 "$HAP_PID" 2>/dev/null || { echo "Bail out! haproxy did not start"; exit 1; }
 
 ok "every node joined the farm" bash -c "grep -q 'joined the farm' '$WORK/n1.log' && grep -q 'joined the farm' '$WORK/n2.log' && grep -q 'joined the farm' '$WORK/n3.log'"
 ok "Win32_TSGatewayLoadBalancer.Servers lists the three live nodes (on node 2)" \
