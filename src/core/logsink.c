@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-journal.h>
@@ -46,12 +47,15 @@ int sink_parse_target(const char *s)
 
 int sink_set_target(int target)
 {
-#ifndef HAVE_SYSTEMD
+    /* libsystemd drops entries silently when there is no journal socket: check it up front */
+#ifdef HAVE_SYSTEMD
+    if (target == SINK_JOURNAL && access("/run/systemd/journal/socket", W_OK) != 0) {
+#else
     if (target == SINK_JOURNAL) {
+#endif
         g_target = SINK_STDERR;
         return -1;
     }
-#endif
     if (target == SINK_SYSLOG && !g_syslog_open) {
         openlog("tsgwd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
         g_syslog_open = true;
@@ -73,16 +77,18 @@ void sink_msg(int level, const char *line, const char *msg)
     switch (g_target) {
 #ifdef HAVE_SYSTEMD
     case SINK_JOURNAL:
-        sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", prio, "SYSLOG_IDENTIFIER=tsgwd", NULL);
-        return;
+        if (sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", prio, "SYSLOG_IDENTIFIER=tsgwd",
+                            NULL) >= 0)
+            return;
+        break; /* no journal to talk to: the line goes to stderr rather than nowhere */
 #endif
     case SINK_SYSLOG:
         syslog(prio, "%s", msg);
         return;
     default:
-        fprintf(stderr, "%s\n", line);
-        return;
+        break;
     }
+    fprintf(stderr, "%s\n", line);
 }
 
 void sink_message_id(int id, char out[33])
@@ -128,7 +134,7 @@ void sink_journal_field(const char *key, char *out, unsigned outsz)
 }
 
 #ifdef HAVE_SYSTEMD
-static void journal_event(const struct event *ev)
+static int journal_event(const struct event *ev)
 {
     char fixed[5][128];
     char mid[33];
@@ -144,7 +150,7 @@ static void journal_event(const struct event *ev)
     size_t ml = strlen(ev->message) + 9;
     heap[nheap] = malloc(ml);
     if (!heap[nheap])
-        return;
+        return -1;
     snprintf(heap[nheap], ml, "MESSAGE=%s", ev->message);
     iov[n++] = (struct iovec){heap[nheap], strlen(heap[nheap])};
     nheap++;
@@ -161,9 +167,10 @@ static void journal_event(const struct event *ev)
         heap[nheap++] = s;
         iov[n++] = (struct iovec){s, l - 1};
     }
-    sd_journal_sendv(iov, (int)n);
+    int r = sd_journal_sendv(iov, (int)n);
     for (unsigned i = 0; i < nheap; i++)
         free(heap[i]);
+    return r;
 }
 #endif
 
@@ -172,15 +179,16 @@ void sink_event(const struct event *ev)
     switch (g_target) {
 #ifdef HAVE_SYSTEMD
     case SINK_JOURNAL:
-        journal_event(ev);
-        return;
+        if (journal_event(ev) >= 0)
+            return;
+        break; /* no journal to talk to: the line goes to stderr rather than nowhere */
 #endif
     case SINK_SYSLOG:
         syslog(sink_event_priority(ev->id), "%s", ev->message);
         return;
     default:
-        fprintf(stderr, "%s\n", ev->line);
-        fflush(stderr);
-        return;
+        break;
     }
+    fprintf(stderr, "%s\n", ev->line);
+    fflush(stderr);
 }

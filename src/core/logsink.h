@@ -10,8 +10,8 @@ struct event;
 
 enum sink_target { SINK_STDERR = 0, SINK_JOURNAL, SINK_SYSLOG };
 
-/* Selects the target. SINK_JOURNAL without journal support (built without libsystemd) falls
- * back to stderr and returns -1. */
+/* Selects the target. SINK_JOURNAL without journal support (built without libsystemd) or
+ * without a journal (no /run/systemd/journal/socket) falls back to stderr and returns -1. */
 int sink_set_target(int target);
 int sink_get_target(void);
 /* "auto" at startup: the journal when stderr is connected to it (JOURNAL_STREAM names stderr's

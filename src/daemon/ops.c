@@ -152,7 +152,8 @@ static void apply_log_config(struct gateway *gw)
     if (t < 0)
         t = SINK_STDERR;
     if (t != sink_get_target() && sink_set_target(t) < 0)
-        log_warn("[log] target = journal: built without libsystemd, using stderr");
+        log_warn("[log] target = journal: no journal here (or built without libsystemd), "
+                 "using stderr");
     event_history_set_size(gw->cfg->event_history);
 }
 

@@ -215,6 +215,19 @@ ok "stderr is the journal (JOURNAL_STREAM): diagnostics arrive as native entries
 curl -sf "http://127.0.0.1:$MPORT/metrics" >"$WORK/metrics0.txt"
 ok "/metrics answers (text format 0.0.4)" grep -q '^tsgw_tunnels{transport="websocket"} 0$' "$WORK/metrics0.txt"
 ok "promtool check metrics: clean" bash -c "promtool check metrics <'$WORK/metrics0.txt' >'$WORK/promtool0.log' 2>&1"
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+listener_codes_ok() {
+    local big
+    big=$(head -c 9000 /dev/zero | tr '\0' a)
+    [ "$(code "http://127.0.0.1:$MPORT/nope")" = 404 ] &&
+        [ "$(code -X POST "http://127.0.0.1:$MPORT/metrics")" = 405 ] &&
+        [ "$(code -X GET --data x "http://127.0.0.1:$MPORT/metrics")" = 413 ] &&
+        [ "$(code -H "X-Big: $big" "http://127.0.0.1:$MPORT/metrics")" = 431 ]
+}
+ok "the metrics listener: 404 elsewhere, 405 for POST, 413 for a body, 431 for a huge header" \
+    listener_codes_ok
+ok "HEAD /metrics: headers only" \
+    bash -c "curl -sI http://127.0.0.1:$MPORT/metrics | grep -qi '^content-type: text/plain; version=0.0.4'"
 cat >"$WORK/prometheus.yml" <<YML
 global:
   scrape_interval: 1s
@@ -345,4 +358,14 @@ ok "syslog: event 201 as daemon.warning (<28>), the line from EVENT on" \
 ok "syslog: nothing on stderr" hasnt gw3 "EVENT "
 stop_pid "$GW_PID"
 stop_pid "$SPID"
+
+# [log] target = journal with no journal to talk to: lines go to stderr rather than nowhere
+sed -e '/^\[auth\]/i [log]\ntarget = journal' "$WORK/tsgw.conf" >"$WORK/tsgw4.conf"
+unshare -m sh -c 'mount -t tmpfs tmpfs /run && exec "$@"' sh "$TSGWD" -c "$WORK/tsgw4.conf" \
+    >"$WORK/gw4.log" 2>&1 &
+GW_PID=$!
+PIDS+=($GW_PID)
+ok "target = journal without a journal: diagnostics fall back to stderr" \
+    wait_for 10 "$WORK/gw4.log" "tsgwd ready"
+stop_pid "$GW_PID"
 finish
