@@ -60,6 +60,30 @@ void metrics_render(struct gateway *gw, struct buf *o)
     u64(o, "tsgw_connections", gw->nconns);
     head(o, "tsgw_preauth_connections", "gauge", "Client connections not yet authenticated.");
     u64(o, "tsgw_preauth_connections", gw->nunauth);
+    /* the pre-authentication and logon-limit counters of daemon/preauth.h */
+    const struct flood_stats *f = &gw->flood;
+    head(o, "tsgw_preauth_peak_connections", "gauge",
+         "Most connections not yet authenticated at once since start.");
+    u64(o, "tsgw_preauth_peak_connections", f->preauth_peak);
+    head(o, "tsgw_preauth_connections_total", "counter",
+         "Connections before authentication, by outcome at accept or later.");
+    buf_printf(o, "tsgw_preauth_connections_total{outcome=\"accepted\"} %llu\n",
+               (unsigned long long)f->preauth_accepted);
+    buf_printf(o, "tsgw_preauth_connections_total{outcome=\"refused\"} %llu\n",
+               (unsigned long long)f->preauth_refused);
+    buf_printf(o, "tsgw_preauth_connections_total{outcome=\"evicted\"} %llu\n",
+               (unsigned long long)f->preauth_evicted);
+    buf_printf(o, "tsgw_preauth_connections_total{outcome=\"expired\"} %llu\n",
+               (unsigned long long)f->preauth_expired);
+    head(o, "tsgw_tls_handshakes_deferred_total", "counter",
+         "TLS handshake steps put off to a later loop turn (handshake budget).");
+    u64(o, "tsgw_tls_handshakes_deferred_total", f->handshakes_deferred);
+    head(o, "tsgw_logon_blocks_total", "counter",
+         "Logon blocks started (address and account, account, address).");
+    u64(o, "tsgw_logon_blocks_total", f->logon_blocks);
+    head(o, "tsgw_logons_refused_by_block_total", "counter",
+         "Logons refused because of a logon block.");
+    u64(o, "tsgw_logons_refused_by_block_total", f->logon_refused);
     head(o, "tsgw_channels_opened_total", "counter", "Channels opened to a resource.");
     u64(o, "tsgw_channels_opened_total", g_stats.channels_opened);
     head(o, "tsgw_channels_closed_total", "counter", "Channels ended, by reason.");

@@ -284,11 +284,12 @@ prom_counters_ok() {
     adm=$(pq 'tsgw_channels_closed_total{reason="admin"}')
     logon=$(pq 'tsgw_logons_total{result="success",method="NTLM"}')
     bytes=$(pq 'tsgw_relay_bytes_total{direction="resource_to_client"}')
-    log "Prometheus: DisconnectUser=$du closed(admin)=$adm logons(success,NTLM)=$logon bytes(to client)=$bytes"
-    [ "$du" = 1 ] && [ "$adm" = 1 ] && [ "${logon:-0}" -ge 1 ] &&
+    pre=$(pq 'tsgw_preauth_connections_total{outcome="accepted"}')
+    log "Prometheus: DisconnectUser=$du closed(admin)=$adm logons(success,NTLM)=$logon bytes(to client)=$bytes preauth(accepted)=$pre"
+    [ "$du" = 1 ] && [ "$adm" = 1 ] && [ "${logon:-0}" -ge 1 ] && [ "${pre:-0}" -ge 1 ] &&
         python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 1000 else 1)' "${bytes:-0}"
 }
-ok "Prometheus: one DisconnectUser, one channel closed by an admin, a logon, relay bytes" \
+ok "Prometheus: one DisconnectUser, one channel closed by an admin, a logon, relay bytes, pre-auth" \
     prom_counters_ok
 
 python3 - "$WORK/journal.jsonl" >"$WORK/journal-check.log" <<'PY'
