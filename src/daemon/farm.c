@@ -68,6 +68,11 @@ struct farm {
     uint64_t next_id;
     bool was_up; /* for the "farm unreachable" / "farm back" log lines */
     bool quiet;  /* connect failures already reported for this outage */
+    /* farm-wide max-connections: this node's count as last written, the other nodes' sum */
+    uint32_t pushed_active;
+    bool pushed_once;
+    uint32_t others_active;
+    bool counting; /* an MGET of the other nodes' counts is in flight */
     struct buf tmp;
 };
 
@@ -404,6 +409,7 @@ static void heartbeat(struct farm *f)
     cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kc, x.ttl});
     cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kp, x.ttl});
     reg_foreach(&f->gw->reg, expire_user, &x);
+    f->pushed_once = false; /* the active count is rewritten (and its TTL renewed) */
     cmd(&f->cmd, on_servers, NULL, 4,
         (const char *[]){"ZRANGEBYSCORE", "tsgw:nodes", minscore, "+inf"});
 }
@@ -969,6 +975,8 @@ static void link_check(struct farm *f, struct farm_link *l, uint64_t now)
         link_reset(l, "too many replies outstanding");
 }
 
+static void counts_tick(struct farm *f);
+
 void farm_tick(struct gateway *gw, uint64_t now)
 {
     struct farm *f = F(gw);
@@ -1007,12 +1015,89 @@ void farm_tick(struct gateway *gw, uint64_t now)
             refresh(f);
             f->next_refresh_ms = now + f->refresh_ms;
         }
+        counts_tick(f);
+    } else {
+        f->others_active = 0;
+        f->counting = false;
+        f->pushed_once = false;
     }
     for (struct farm_op *op = f->ops, *next; op; op = next) {
         next = op->next;
         if (now >= op->deadline_ms)
             op_finish(f, op);
     }
+}
+
+/* ---------- farm-wide max-connections ---------- */
+
+static void on_counts(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct farm_link *l = got_reply(ac, r);
+    redisReply *rep = r;
+    l->f->counting = false;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY)
+        return;
+    uint64_t sum = 0, v;
+    for (size_t i = 0; i < rep->elements; i++) {
+        redisReply *e = rep->element[i];
+        char num[24];
+        if (e->type != REDIS_REPLY_STRING || e->len >= sizeof num)
+            continue;
+        memcpy(num, e->str, e->len);
+        num[e->len] = 0;
+        if (parse_u64(num, 0, UINT32_MAX, &v) == 0)
+            sum += v;
+    }
+    l->f->others_active = sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+}
+
+/* Every tick: this node's count (tsgw:active:NODE, TTL) when it changed, and the sum of the
+ * other live nodes' counts. Only with [settings] max-connections. */
+static void counts_tick(struct farm *f)
+{
+    struct gateway *gw = f->gw;
+    char key[96], val[16], ttl[16];
+    if (!gw->cfg->max_connections)
+        return;
+    if (!f->pushed_once || f->pushed_active != gw->nactive) {
+        snprintf(key, sizeof key, "tsgw:active:%s", f->node);
+        snprintf(val, sizeof val, "%u", gw->nactive);
+        snprintf(ttl, sizeof ttl, "%u", f->ttl_ms);
+        if (cmd(&f->cmd, NULL, NULL, 5, (const char *[]){"SET", key, val, "PX", ttl})) {
+            f->pushed_active = gw->nactive;
+            f->pushed_once = true;
+        }
+    }
+    if (f->counting)
+        return;
+    const char *argv[FARM_MAX_NODES + 1];
+    size_t lens[FARM_MAX_NODES + 1];
+    char keys[FARM_MAX_NODES][96];
+    int n = 0;
+    char list[sizeof f->servers], *save = NULL;
+    str_copy(list, f->servers, sizeof list);
+    argv[n] = "MGET";
+    lens[n++] = 4;
+    for (char *t = strtok_r(list, ";", &save); t && n <= FARM_MAX_NODES;
+         t = strtok_r(NULL, ";", &save)) {
+        if (!strcmp(t, f->node))
+            continue;
+        snprintf(keys[n - 1], sizeof keys[0], "tsgw:active:%s", t);
+        argv[n] = keys[n - 1];
+        lens[n] = strlen(keys[n - 1]);
+        n++;
+    }
+    if (n == 1) {
+        f->others_active = 0;
+        return;
+    }
+    f->counting = link_send(&f->cmd, on_counts, NULL, n, argv, lens);
+}
+
+uint32_t farm_others_active(const struct gateway *gw)
+{
+    const struct farm *f = F(gw);
+    return f && f->cmd.up ? f->others_active : 0;
 }
 
 /* ---------- life cycle ---------- */

@@ -28,7 +28,7 @@ struct buf;
 
 /* ReturnValue of a farm-scope call when Redis (or every other node) could not be reached:
  * WBEM_E_TRANSPORT_FAILURE. The calling node's own matching connections were still ended. */
-#define FARM_E_UNREACHABLE 2147749909u
+#define FARM_E_UNREACHABLE WBEM_E_TRANSPORT_FAILURE
 
 /* Starts the farm links when [farm] redis is set (else does nothing). 0 or -1 with err. */
 int farm_init(struct gateway *gw, char *err, size_t errsz);
@@ -62,5 +62,9 @@ uint64_t farm_enumerate(struct gateway *gw, farm_enum_done done, void *ctx);
 void farm_rows_foreach(const struct buf *rows, farm_row_fn fn, void *ctx);
 
 void farm_cancel(struct gateway *gw, uint64_t id);
+
+/* Farm-wide max-connections: the other live nodes' tunnel counts as last read from Redis (every
+ * 250 ms); 0 without a farm or while Redis is unreachable (then the limit is this node's). */
+uint32_t farm_others_active(const struct gateway *gw);
 
 #endif

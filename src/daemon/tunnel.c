@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "daemon/gateway.h"
 #include "daemon/ops.h"
+#include "daemon/farm.h"
 #include "daemon/resolver.h"
 #include "policy/policy.h"
 #include "tsgu/tsgu.h"
@@ -554,7 +555,9 @@ static void on_tunnel_create(struct tunnel *t, const struct tsgu_tunnel_create *
                "PAA cookie or reauthentication not supported");
         return;
     }
-    if (gw->cfg->max_connections && gw->nactive >= gw->cfg->max_connections) {
+    /* in a farm the limit counts every node's tunnels (daemon/farm.h) */
+    if (gw->cfg->max_connections &&
+        (uint64_t)gw->nactive + farm_others_active(gw) >= gw->cfg->max_connections) {
         log_simple_event(t, 203, NULL, TSGU_E_PROXY_MAXCONNECTIONSREACHED,
                          "maximum connections reached");
         refuse(t, TSGU_PKT_TUNNEL_CREATE, TSGU_E_PROXY_MAXCONNECTIONSREACHED,

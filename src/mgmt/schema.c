@@ -351,6 +351,8 @@ const char *wbem_code_name(uint32_t code)
         return "WBEM_E_NOT_SUPPORTED";
     case WBEM_E_INVALID_CLASS:
         return "WBEM_E_INVALID_CLASS";
+    case WBEM_E_TRANSPORT_FAILURE:
+        return "WBEM_E_TRANSPORT_FAILURE";
     case WBEM_E_INVALID_METHOD:
         return "WBEM_E_INVALID_METHOD";
     case WBEM_E_INVALID_METHOD_PARAMETERS:

@@ -316,6 +316,26 @@ ok "Servers no longer lists it" bash -c "for i in \$(seq 1 20); do ctl() { timeo
 ctl 1 --json disconnect-protocol RDP >"$WORK/dp.json"
 ok "DisconnectProtocol from node 1: ReturnValue 0" [ "$(json_eval "$WORK/dp.json" 'j["ReturnValue"]')" = 0 ]
 ok "the farm is empty" wait_farm 1 5 'len(j)==0'
+# --- farm-wide max-connections: 2 for the whole farm (reloaded with SIGHUP) ---
+for n in 1 2 3; do
+    [ "n$n" = "$VICTIM" ] && continue
+    printf '[settings]\nmax-connections = 2\n' >>"$WORK/n$n.conf"
+    kill -HUP "${NODE_PID[$n]}"
+    wait_for 5 "$WORK/n$n.log" "SIGHUP: configuration reloaded" || log "node $n did not reload"
+done
+python3 "$SUP/farmhold.py" --gw "$FPORT" --users "$WORK/users" --target-port "$EPORT" \
+    "m2,CONTOSO\\bob,127.0.0.2,ws" "m3,CONTOSO\\bob,127.0.0.3,ws" >"$WORK/hold4.log" 2>&1 &
+PIDS+=($!)
+wait_for 15 "$WORK/hold4.log" "open m3"
+ok "two tunnels open under max-connections = 2" wait_farm 1 10 'len(j)==2'
+sleep 1 # the nodes' counts reach Redis and each other (every 250 ms)
+REFUSED=0
+for i in 4 5 6 7 8 9; do
+    python3 "$SUP/rdgclient.py" tunnel --gw "$FPORT" --users "$WORK/users" --user 'CONTOSO\bob' \
+        --target-port "$EPORT" --source 127.0.0.$i >"$WORK/max$i.log" 2>&1 || REFUSED=$((REFUSED + 1))
+done
+ok "a third tunnel is refused on every node (6 of 6 sources), the limit counts the farm" [ "$REFUSED" = 6 ]
+ok "event 203 (maximum connections) logged" bash -c "cat '$WORK'/n[123].log | grep -q 'EVENT 203'"
 for n in 1 2 3; do
     [ "n$n" = "$VICTIM" ] && continue
     ok "node $n still running" kill -0 "${NODE_PID[$n]}"
