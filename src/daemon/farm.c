@@ -1,6 +1,6 @@
-/* Farm registry and farm-wide calls over Redis (see farm.h and docs/farm.md). */
-#include "daemon/farm.h"
-
+/* Farm membership and registry over Redis: the hiredis links on our loop, the registry mirror,
+ * heartbeat, re-registration, farm-wide max-connections, life cycle (see farm.h and
+ * docs/farm.md). The farm-wide calls and listings are in farm_call.c. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,79 +12,8 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "daemon/gateway.h"
-#include "daemon/provider.h"
+#include "daemon/farm_int.h"
 #include "mgmt/proto.h"
-
-#define FARM_CONNECT_TIMEOUT_MS 2000
-#define FARM_BACKOFF_MIN_MS 500
-#define FARM_BACKOFF_MAX_MS 5000
-#define FARM_MAX_PENDING 200000 /* replies outstanding on one link before it is reset */
-#define FARM_MAX_MESSAGE 8192   /* a pub/sub message we act on */
-#define FARM_MAX_NODES 64
-#define FARM_REFRESH_CHUNK 256 /* records per HSET when counters are refreshed */
-
-struct farm;
-
-struct farm_link {
-    struct farm *f;
-    redisAsyncContext *ac;
-    struct io io;
-    uint32_t want;
-    bool up;
-    bool sub;
-    uint64_t connect_deadline_ms;
-    uint32_t pending;
-    uint64_t progress_ms;
-};
-
-enum op_kind { OP_INVOKE, OP_ENUM };
-
-struct farm_op {
-    uint64_t id;
-    int kind;
-    int expected; /* replies (invoke) or HGETALLs (enum) still to come; -1 = not known yet */
-    uint32_t nodes, ended;
-    bool failed;
-    uint64_t deadline_ms;
-    farm_invoke_done idone;
-    farm_enum_done edone;
-    void *ctx;
-    struct buf rows;
-    struct farm_op *next;
-};
-
-struct farm {
-    struct gateway *gw;
-    struct farm_link cmd, sub;
-    char node[64];
-    char redis[PATH_MAX];
-    char password[256], user[64];
-    uint32_t ttl_ms, refresh_ms, timeout_ms;
-    uint64_t next_connect_ms, backoff_ms;
-    uint64_t next_heartbeat_ms, next_refresh_ms;
-    char servers[FARM_MAX_NODES * 64];
-    struct farm_op *ops;
-    uint64_t next_id;
-    bool was_up; /* for the "farm unreachable" / "farm back" log lines */
-    bool quiet;  /* connect failures already reported for this outage */
-    /* farm-wide max-connections: this node's count as last written, the other nodes' sum */
-    uint32_t pushed_active;
-    bool pushed_once;
-    uint32_t others_active;
-    bool counting; /* an MGET of the other nodes' counts is in flight */
-    struct buf tmp;
-};
-
-static struct farm *F(const struct gateway *gw)
-{
-    return gw->farm;
-}
-
-static uint64_t wall_ms(void)
-{
-    return now_realtime_us() / 1000u;
-}
 
 /* ---------- hiredis <-> our loop ---------- */
 
@@ -174,7 +103,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 }
 
 /* Every reply callback starts here: NULL when the link is going away. */
-static struct farm_link *got_reply(redisAsyncContext *ac, void *r)
+struct farm_link *farm_got_reply(redisAsyncContext *ac, void *r)
 {
     struct farm_link *l = ac->data;
     if (l->pending)
@@ -187,11 +116,11 @@ static struct farm_link *got_reply(redisAsyncContext *ac, void *r)
 
 static void on_ignore(redisAsyncContext *ac, void *r, void *priv)
 {
-    got_reply(ac, r);
+    farm_got_reply(ac, r);
 }
 
-static bool link_send(struct farm_link *l, redisCallbackFn *cb, void *priv, int argc,
-                      const char **argv, const size_t *lens)
+bool farm_link_send(struct farm_link *l, redisCallbackFn *cb, void *priv, int argc,
+                    const char **argv, const size_t *lens)
 {
     if (!l->ac)
         return false;
@@ -204,17 +133,17 @@ static bool link_send(struct farm_link *l, redisCallbackFn *cb, void *priv, int 
 }
 
 /* A command from NUL-terminated strings. */
-static bool cmd(struct farm_link *l, redisCallbackFn *cb, void *priv, int argc, const char **argv)
+bool farm_cmd(struct farm_link *l, redisCallbackFn *cb, void *priv, int argc, const char **argv)
 {
     size_t lens[16];
     for (int i = 0; i < argc && i < 16; i++)
         lens[i] = strlen(argv[i]);
-    return link_send(l, cb, priv, argc, argv, lens);
+    return farm_link_send(l, cb, priv, argc, argv, lens);
 }
 
 /* ---------- keys and records ---------- */
 
-static void key_conns(const struct farm *f, const char *node, char *out, size_t n)
+void farm_key_conns(const struct farm *f, const char *node, char *out, size_t n)
 {
     snprintf(out, n, "tsgw:conns:%s", node ? node : f->node);
 }
@@ -236,7 +165,7 @@ static void key_proto(const struct farm *f, char *out, size_t n)
 /* The stored record of a connection: fields separated by TAB (escaped as on the admin socket):
  * tunnel, channel, user, full name, client address, connected (Unix us), last activity (Unix
  * us), resource, port, bytes to client, bytes from client, transport, websocket (0/1). */
-static void put_record(struct buf *b, const struct reg_entry *e)
+void farm_put_record(struct buf *b, const struct reg_entry *e)
 {
     uint64_t now = now_ms(), wall = now_realtime_us();
     uint64_t last = wall - (now - e->last_activity_ms) * 1000u;
@@ -252,100 +181,38 @@ static void put_record(struct buf *b, const struct reg_entry *e)
                (unsigned long long)e->bytes_from_client, e->transport, e->websocket ? 1 : 0);
 }
 
-#define REC_FIELDS 13
-
-/* Builds the Win32_TSGatewayConnection instance of a record (fields split in place). */
-static int record_instance(const char *node, char **v, struct cim_instance *in)
-{
-    uint64_t t, ch, cus, lus, port, to, from, tr;
-    if (parse_u64(v[0], 0, UINT64_MAX, &t) < 0 || parse_u64(v[1], 0, UINT32_MAX, &ch) < 0 ||
-        parse_u64(v[5], 0, UINT64_MAX, &cus) < 0 || parse_u64(v[6], 0, UINT64_MAX, &lus) < 0 ||
-        parse_u64(v[8], 0, 65535, &port) < 0 || parse_u64(v[9], 0, UINT64_MAX, &to) < 0 ||
-        parse_u64(v[10], 0, UINT64_MAX, &from) < 0 || parse_u64(v[11], 0, 2, &tr) < 0)
-        return -1;
-    uint64_t wall = now_realtime_us();
-    char tm[26];
-    in->cls = cim_find_class("Win32_TSGatewayConnection");
-    cim_setf(in, 0, "%s/%llu:%llu", node, (unsigned long long)t, (unsigned long long)ch);
-    cim_setf(in, 1, "%llu", (unsigned long long)t);
-    cim_setf(in, 2, "%llu", (unsigned long long)ch);
-    cim_set(in, 3, v[2] ? v[2] : "");
-    cim_set(in, 4, v[3] ? v[3] : "");
-    cim_set(in, 5, v[4] ? v[4] : "");
-    cim_format_datetime(cus, tm);
-    cim_set(in, 6, tm);
-    cim_format_interval(wall > lus ? wall - lus : 0, tm);
-    cim_set(in, 7, tm);
-    cim_set(in, 8, v[7] ? v[7] : "");
-    cim_set(in, 9, "RDP");
-    cim_setf(in, 10, "%llu", (unsigned long long)port);
-    cim_setf(in, 11, "%llu", (unsigned long long)(to / 1024u));
-    cim_setf(in, 12, "%llu", (unsigned long long)(from / 1024u));
-    cim_format_interval(wall > cus ? wall - cus : 0, tm);
-    cim_set(in, 13, tm);
-    cim_setf(in, 14, "%llu", (unsigned long long)tr);
-    return 0;
-}
-
-void farm_rows_foreach(const struct buf *rows, farm_row_fn fn, void *ctx)
-{
-    const char *p = (const char *)buf_data(rows), *end = p + buf_len(rows);
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl)
-            break;
-        size_t len = (size_t)(nl - p);
-        char *line = malloc(len + 1);
-        if (!line)
-            return;
-        memcpy(line, p, len);
-        line[len] = 0;
-        p = nl + 1;
-        char *v[REC_FIELDS + 2];
-        int n = mgmt_split(line, v, REC_FIELDS + 2);
-        struct cim_instance in = {0};
-        int stop = 0;
-        if (n == REC_FIELDS + 1 && v[0] && record_instance(v[0], v + 1, &in) == 0)
-            stop = fn(&in, v[0], ctx);
-        cim_instance_clear(&in);
-        free(line);
-        if (stop)
-            return;
-    }
-}
-
 /* ---------- registry mirror ---------- */
 
 static void push_entry(struct farm *f, const struct reg_entry *e)
 {
     char kc[128], ku[128 + REG_USER_MAX], kp[128], field[48], ttl[16];
-    key_conns(f, NULL, kc, sizeof kc);
+    farm_key_conns(f, NULL, kc, sizeof kc);
     key_user(f, e->user, ku, sizeof ku);
     key_proto(f, kp, sizeof kp);
     snprintf(field, sizeof field, "%llu:%u", (unsigned long long)e->tunnel_id, e->channel_id);
     snprintf(ttl, sizeof ttl, "%u", f->ttl_ms);
     buf_clear(&f->tmp);
-    put_record(&f->tmp, e);
+    farm_put_record(&f->tmp, e);
     const char *a[] = {"HSET", kc, field, (const char *)buf_data(&f->tmp)};
     size_t al[] = {4, strlen(kc), strlen(field), buf_len(&f->tmp)};
-    link_send(&f->cmd, NULL, NULL, 4, a, al);
-    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kc, ttl});
-    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"SADD", ku, field});
-    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", ku, ttl});
-    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"SADD", kp, field});
-    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kp, ttl});
+    farm_link_send(&f->cmd, NULL, NULL, 4, a, al);
+    farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kc, ttl});
+    farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"SADD", ku, field});
+    farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", ku, ttl});
+    farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"SADD", kp, field});
+    farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kp, ttl});
 }
 
 static void drop_entry(struct farm *f, const struct reg_entry *e)
 {
     char kc[128], ku[128 + REG_USER_MAX], kp[128], field[48];
-    key_conns(f, NULL, kc, sizeof kc);
+    farm_key_conns(f, NULL, kc, sizeof kc);
     key_user(f, e->user, ku, sizeof ku);
     key_proto(f, kp, sizeof kp);
     snprintf(field, sizeof field, "%llu:%u", (unsigned long long)e->tunnel_id, e->channel_id);
-    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"HDEL", kc, field});
-    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"SREM", ku, field});
-    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"SREM", kp, field});
+    farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"HDEL", kc, field});
+    farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"SREM", ku, field});
+    farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"SREM", kp, field});
 }
 
 static void observe(void *ctx, const struct reg_entry *e, bool added)
@@ -363,7 +230,7 @@ static void observe(void *ctx, const struct reg_entry *e, bool added)
 
 static void on_servers(redisAsyncContext *ac, void *r, void *priv)
 {
-    struct farm_link *l = got_reply(ac, r);
+    struct farm_link *l = farm_got_reply(ac, r);
     redisReply *rep = r;
     if (!rep || rep->type != REDIS_REPLY_ARRAY)
         return;
@@ -390,7 +257,7 @@ static void expire_user(struct reg_entry *e, void *vctx)
     struct expire_ctx *x = vctx;
     char ku[128 + REG_USER_MAX];
     key_user(x->f, e->user, ku, sizeof ku);
-    cmd(&x->f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", ku, x->ttl});
+    farm_cmd(&x->f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", ku, x->ttl});
 }
 
 static void heartbeat(struct farm *f)
@@ -398,20 +265,21 @@ static void heartbeat(struct farm *f)
     char kc[128], kp[128], score[32], now[32], minscore[40];
     struct expire_ctx x = {f, ""};
     uint64_t w = wall_ms();
-    key_conns(f, NULL, kc, sizeof kc);
+    farm_key_conns(f, NULL, kc, sizeof kc);
     key_proto(f, kp, sizeof kp);
     snprintf(score, sizeof score, "%llu", (unsigned long long)(w + f->ttl_ms));
     snprintf(now, sizeof now, "%llu", (unsigned long long)w);
     snprintf(minscore, sizeof minscore, "(%llu", (unsigned long long)w);
     snprintf(x.ttl, sizeof x.ttl, "%u", f->ttl_ms);
-    cmd(&f->cmd, NULL, NULL, 4, (const char *[]){"ZADD", "tsgw:nodes", score, f->node});
-    cmd(&f->cmd, NULL, NULL, 4, (const char *[]){"ZREMRANGEBYSCORE", "tsgw:nodes", "-inf", now});
-    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kc, x.ttl});
-    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kp, x.ttl});
+    farm_cmd(&f->cmd, NULL, NULL, 4, (const char *[]){"ZADD", "tsgw:nodes", score, f->node});
+    farm_cmd(&f->cmd, NULL, NULL, 4,
+             (const char *[]){"ZREMRANGEBYSCORE", "tsgw:nodes", "-inf", now});
+    farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kc, x.ttl});
+    farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kp, x.ttl});
     reg_foreach(&f->gw->reg, expire_user, &x);
     f->pushed_once = false; /* the active count is rewritten (and its TTL renewed) */
-    cmd(&f->cmd, on_servers, NULL, 4,
-        (const char *[]){"ZRANGEBYSCORE", "tsgw:nodes", minscore, "+inf"});
+    farm_cmd(&f->cmd, on_servers, NULL, 4,
+             (const char *[]){"ZRANGEBYSCORE", "tsgw:nodes", minscore, "+inf"});
 }
 
 struct refresh_ctx {
@@ -437,7 +305,7 @@ static void refresh_flush(struct refresh_ctx *r)
         r->argv[2 + i] = (const char *)buf_data(&r->b) + r->off[i];
         r->lens[2 + i] = strlen(r->argv[2 + i]);
     }
-    link_send(&r->f->cmd, NULL, NULL, 2 + 2 * r->n, r->argv, r->lens);
+    farm_link_send(&r->f->cmd, NULL, NULL, 2 + 2 * r->n, r->argv, r->lens);
     r->n = 0;
     buf_clear(&r->b);
 }
@@ -449,7 +317,7 @@ static void refresh_one(struct reg_entry *e, void *vctx)
     buf_printf(&r->b, "%llu:%u", (unsigned long long)e->tunnel_id, e->channel_id);
     buf_put_u8(&r->b, 0);
     r->off[2 * r->n + 1] = buf_len(&r->b);
-    put_record(&r->b, e);
+    farm_put_record(&r->b, e);
     buf_put_u8(&r->b, 0);
     if (++r->n == FARM_REFRESH_CHUNK)
         refresh_flush(r);
@@ -462,7 +330,7 @@ static void refresh(struct farm *f)
     if (!r)
         return;
     r->f = f;
-    key_conns(f, NULL, r->key, sizeof r->key);
+    farm_key_conns(f, NULL, r->key, sizeof r->key);
     reg_foreach(&f->gw->reg, refresh_one, r);
     refresh_flush(r);
     buf_free(&r->b);
@@ -483,15 +351,15 @@ static void resync_one(struct reg_entry *e, void *vctx)
 static void resync(struct farm *f)
 {
     char kc[128], kp[128], pattern[128];
-    key_conns(f, NULL, kc, sizeof kc);
+    farm_key_conns(f, NULL, kc, sizeof kc);
     key_proto(f, kp, sizeof kp);
     snprintf(pattern, sizeof pattern, "tsgw:user:%s:*", f->node);
-    cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"DEL", kc, kp});
-    cmd(&f->cmd, NULL, NULL, 4,
-        (const char *[]){"EVAL",
-                         "local ks = redis.call('KEYS', ARGV[1]) "
-                         "for i = 1, #ks do redis.call('DEL', ks[i]) end return #ks",
-                         "0", pattern});
+    farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"DEL", kc, kp});
+    farm_cmd(&f->cmd, NULL, NULL, 4,
+             (const char *[]){"EVAL",
+                              "local ks = redis.call('KEYS', ARGV[1]) "
+                              "for i = 1, #ks do redis.call('DEL', ks[i]) end return #ks",
+                              "0", pattern});
     struct resync_ctx rc = {f};
     reg_foreach(&f->gw->reg, resync_one, &rc);
     heartbeat(f);
@@ -504,7 +372,7 @@ static void resync(struct farm *f)
 
 static void on_cmd_ready(redisAsyncContext *ac, void *r, void *priv)
 {
-    struct farm_link *l = got_reply(ac, r);
+    struct farm_link *l = farm_got_reply(ac, r);
     redisReply *rep = r;
     if (!rep || l->ac != ac)
         return;
@@ -514,349 +382,6 @@ static void on_cmd_ready(redisAsyncContext *ac, void *r, void *priv)
     }
     l->up = true;
     resync(l->f);
-}
-
-/* ---------- farm-wide calls: the caller's side ---------- */
-
-static struct farm_op *op_find(struct farm *f, uint64_t id)
-{
-    for (struct farm_op *o = f->ops; o; o = o->next)
-        if (o->id == id)
-            return o;
-    return NULL;
-}
-
-static void op_unlink(struct farm *f, struct farm_op *op)
-{
-    for (struct farm_op **pp = &f->ops; *pp; pp = &(*pp)->next)
-        if (*pp == op) {
-            *pp = op->next;
-            return;
-        }
-}
-
-static void op_finish(struct farm *f, struct farm_op *op)
-{
-    op_unlink(f, op);
-    if (op->kind == OP_INVOKE) {
-        uint32_t ret = op->ended                         ? 0
-                       : op->failed || op->expected != 0 ? FARM_E_UNREACHABLE
-                                                         : WBEM_E_NOT_FOUND;
-        if (op->idone)
-            op->idone(f->gw, op->ctx, op->id, ret, op->nodes, op->ended);
-    } else if (op->edone) {
-        op->edone(f->gw, op->ctx, op->id, op->failed || op->expected != 0 ? FARM_E_UNREACHABLE : 0,
-                  &op->rows);
-    }
-    buf_free(&op->rows);
-    free(op);
-}
-
-static struct farm_op *op_new(struct farm *f, int kind, void *ctx)
-{
-    struct farm_op *op = calloc(1, sizeof *op);
-    if (!op)
-        return NULL;
-    op->id = ++f->next_id;
-    op->kind = kind;
-    op->expected = -1;
-    op->ctx = ctx;
-    op->deadline_ms = now_ms() + f->timeout_ms;
-    op->next = f->ops;
-    f->ops = op;
-    return op;
-}
-
-static void on_published(redisAsyncContext *ac, void *r, void *priv)
-{
-    struct farm_link *l = got_reply(ac, r);
-    struct farm *f = l->f;
-    struct farm_op *op = op_find(f, (uint64_t)(uintptr_t)priv);
-    redisReply *rep = r;
-    if (!op)
-        return;
-    if (!rep || rep->type != REDIS_REPLY_INTEGER) {
-        op->failed = true;
-        op_finish(f, op);
-        return;
-    }
-    /* every subscribed node got it, this one included; replies already in count too */
-    int others = rep->integer > 0 ? (int)rep->integer - 1 : 0;
-    op->expected = others - (int)op->nodes + 1; /* op->nodes counts this node + replies */
-    if (op->expected <= 0) {
-        op->expected = 0;
-        op_finish(f, op);
-    }
-}
-
-static void on_reply_msg(struct farm *f, char *msg)
-{
-    char *v[4];
-    uint64_t id, ended;
-    if (mgmt_split(msg, v, 4) != 4 || !v[0] || !v[2] || parse_u64(v[0], 1, UINT64_MAX, &id) < 0 ||
-        parse_u64(v[2], 0, UINT32_MAX, &ended) < 0)
-        return;
-    struct farm_op *op = op_find(f, id);
-    if (!op || op->kind != OP_INVOKE)
-        return;
-    op->nodes++;
-    op->ended += (uint32_t)ended;
-    if (op->expected > 0 && --op->expected == 0)
-        op_finish(f, op);
-}
-
-/* What one node does with a farm-wide method: ends its own matching connections the normal
- * way. Returns the method's ReturnValue; *ended = connections ended. */
-static uint32_t local_exec(struct gateway *gw, const char *method, const char *arg, uint32_t *ended)
-{
-    const struct cim_class *c = cim_find_class("Win32_TSGatewayConnection");
-    struct cim_arg a = {NULL, arg};
-    size_t na = 0, n = 0;
-    const char *key = NULL;
-    char kbuf[64];
-    *ended = 0;
-    if (str_ieq(method, "DisconnectUser")) {
-        a.name = "UserName";
-        na = 1;
-        n = arg && *arg ? reg_find_user(&gw->reg, arg, NULL, 0) : 0;
-    } else if (str_ieq(method, "DisconnectProtocol")) {
-        a.name = "ProtocolName";
-        na = 1;
-        n = gw->reg.count;
-    } else if (str_ieq(method, "Disconnect")) {
-        const char *slash = arg ? strchr(arg, '/') : NULL;
-        if (slash) {
-            if ((size_t)(slash - arg) != strlen(F(gw) ? F(gw)->node : "") ||
-                strncmp(arg, F(gw)->node, (size_t)(slash - arg)) != 0)
-                return WBEM_E_NOT_FOUND;
-            arg = slash + 1;
-        }
-        if (!arg || str_copy(kbuf, arg, sizeof kbuf) >= sizeof kbuf)
-            return WBEM_E_NOT_FOUND;
-        key = kbuf;
-        n = 1;
-    } else {
-        return WBEM_E_INVALID_METHOD;
-    }
-    uint32_t ret = 0;
-    bool was = gw->defer_flush;
-    gw->defer_flush = true;
-    uint32_t r = provider_invoke(gw, c, method, key, &a, na, &ret);
-    gw->defer_flush = was;
-    if (r)
-        return r;
-    /* a channel-less tunnel ended counts too (it has no registry entry) */
-    *ended = ret == 0 ? (uint32_t)(n ? n : 1) : 0;
-    return ret;
-}
-
-uint64_t farm_invoke(struct gateway *gw, const char *method, const char *key, const char *arg,
-                     farm_invoke_done done, void *ctx, uint32_t *ret)
-{
-    struct farm *f = F(gw);
-    bool is_disc = str_ieq(method, "Disconnect");
-    const char *what = is_disc ? key : arg;
-    uint32_t ended = 0;
-    if (is_disc && (!key || !strchr(key, '/'))) {
-        *ret = local_exec(gw, method, key, &ended); /* the Windows form: this node */
-        return 0;
-    }
-    if (!f) {
-        *ret = local_exec(gw, method, what, &ended);
-        return 0;
-    }
-    bool remote_only = false;
-    uint32_t lret = WBEM_E_NOT_FOUND;
-    if (is_disc) {
-        const char *slash = strchr(key, '/');
-        if ((size_t)(slash - key) == strlen(f->node) && !strncmp(key, f->node, strlen(f->node))) {
-            *ret = local_exec(gw, method, key, &ended);
-            return 0;
-        }
-        remote_only = true;
-    } else {
-        lret = local_exec(gw, method, what, &ended);
-        if (lret != 0 && lret != WBEM_E_NOT_FOUND) {
-            *ret = lret; /* a bad argument: nothing was sent anywhere */
-            return 0;
-        }
-    }
-    (void)remote_only;
-    if (!f->cmd.up || !f->sub.up) {
-        log_warn("farm: %s(%s): redis %s unreachable; %u local connection(s) ended", method,
-                 what ? what : "", f->redis, ended);
-        *ret = FARM_E_UNREACHABLE;
-        return 0;
-    }
-    struct farm_op *op = op_new(f, OP_INVOKE, ctx);
-    if (!op) {
-        *ret = WBEM_E_FAILED;
-        return 0;
-    }
-    op->idone = done;
-    op->nodes = 1;
-    op->ended = ended;
-    struct buf m = BUF_INIT;
-    buf_printf(&m, "%llu\t", (unsigned long long)op->id);
-    mgmt_put_field(&m, f->node);
-    buf_put_u8(&m, '\t');
-    mgmt_put_field(&m, method);
-    buf_put_u8(&m, '\t');
-    mgmt_put_field(&m, what ? what : "");
-    const char *a[] = {"PUBLISH", "tsgw:cmd", (const char *)buf_data(&m)};
-    size_t al[] = {7, 8, buf_len(&m)};
-    bool sent = link_send(&f->cmd, on_published, (void *)(uintptr_t)op->id, 3, a, al);
-    buf_free(&m);
-    if (!sent) {
-        op_unlink(f, op);
-        free(op);
-        *ret = FARM_E_UNREACHABLE;
-        return 0;
-    }
-    return op->id;
-}
-
-void farm_cancel(struct gateway *gw, uint64_t id)
-{
-    struct farm *f = F(gw);
-    struct farm_op *op = f && id ? op_find(f, id) : NULL;
-    if (op) {
-        op->idone = NULL;
-        op->edone = NULL;
-    }
-}
-
-/* ---------- farm-wide listing ---------- */
-
-struct enum_ctx {
-    struct farm *f;
-    struct buf *rows;
-};
-
-static void local_row(struct reg_entry *e, void *vctx)
-{
-    struct enum_ctx *x = vctx;
-    mgmt_put_field(x->rows, x->f->node);
-    buf_put_u8(x->rows, '\t');
-    put_record(x->rows, e);
-    buf_put_u8(x->rows, '\n');
-}
-
-struct hget_ctx {
-    uint64_t id;
-    char node[64];
-};
-
-static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
-{
-    struct farm_link *l = got_reply(ac, r);
-    struct hget_ctx *h = priv;
-    struct farm *f = l->f;
-    struct farm_op *op = op_find(f, h->id);
-    redisReply *rep = r;
-    if (op) {
-        if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-            op->failed = true;
-        } else {
-            for (size_t i = 1; i < rep->elements; i += 2) {
-                redisReply *v = rep->element[i];
-                if (v->type != REDIS_REPLY_STRING || memchr(v->str, '\n', v->len))
-                    continue;
-                mgmt_put_field(&op->rows, h->node);
-                buf_put_u8(&op->rows, '\t');
-                buf_append(&op->rows, v->str, v->len);
-                buf_put_u8(&op->rows, '\n');
-            }
-        }
-        if (op->expected > 0 && --op->expected == 0)
-            op_finish(f, op);
-    }
-    free(h);
-}
-
-static void on_enum_nodes(redisAsyncContext *ac, void *r, void *priv)
-{
-    struct farm_link *l = got_reply(ac, r);
-    struct farm *f = l->f;
-    struct farm_op *op = op_find(f, (uint64_t)(uintptr_t)priv);
-    redisReply *rep = r;
-    if (!op)
-        return;
-    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        op->failed = true;
-        op_finish(f, op);
-        return;
-    }
-    op->expected = 0;
-    for (size_t i = 0; i < rep->elements && i < FARM_MAX_NODES; i++) {
-        redisReply *e = rep->element[i];
-        if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len >= 64 ||
-            (e->len == strlen(f->node) && !memcmp(e->str, f->node, e->len)))
-            continue;
-        struct hget_ctx *h = calloc(1, sizeof *h);
-        if (!h)
-            continue;
-        h->id = op->id;
-        memcpy(h->node, e->str, e->len);
-        char kc[128];
-        key_conns(f, h->node, kc, sizeof kc);
-        if (cmd(&f->cmd, on_hgetall, h, 2, (const char *[]){"HGETALL", kc}))
-            op->expected++;
-        else
-            free(h);
-    }
-    if (op->expected == 0)
-        op_finish(f, op);
-}
-
-uint64_t farm_enumerate(struct gateway *gw, farm_enum_done done, void *ctx)
-{
-    struct farm *f = F(gw);
-    if (!f || !f->cmd.up)
-        return 0;
-    struct farm_op *op = op_new(f, OP_ENUM, ctx);
-    if (!op)
-        return 0;
-    op->edone = done;
-    struct enum_ctx x = {f, &op->rows};
-    reg_foreach(&gw->reg, local_row, &x);
-    char minscore[40];
-    snprintf(minscore, sizeof minscore, "(%llu", (unsigned long long)wall_ms());
-    if (!cmd(&f->cmd, on_enum_nodes, (void *)(uintptr_t)op->id, 4,
-             (const char *[]){"ZRANGEBYSCORE", "tsgw:nodes", minscore, "+inf"})) {
-        op_unlink(f, op);
-        buf_free(&op->rows);
-        free(op);
-        return 0;
-    }
-    return op->id;
-}
-
-/* ---------- farm-wide calls: every node's side ---------- */
-
-static void on_cmd_msg(struct farm *f, char *msg)
-{
-    char *v[4];
-    if (mgmt_split(msg, v, 4) != 4 || !v[0] || !v[1] || !v[2] || !v[3])
-        return;
-    if (!strcmp(v[1], f->node))
-        return; /* our own call: done locally already */
-    uint32_t ended = 0;
-    uint64_t t0 = now_realtime_us();
-    uint32_t ret = local_exec(f->gw, v[2], v[3], &ended);
-    log_info("farm: %s(%s) from node %s: %u connection(s) ended in %llu us (ReturnValue %u)", v[2],
-             v[3], v[1], ended, (unsigned long long)(now_realtime_us() - t0), ret);
-    char chan[128];
-    snprintf(chan, sizeof chan, "tsgw:reply:%s", v[1]);
-    struct buf m = BUF_INIT;
-    mgmt_put_field(&m, v[0]);
-    buf_put_u8(&m, '\t');
-    mgmt_put_field(&m, f->node);
-    buf_printf(&m, "\t%u\t%u", ended, ret);
-    const char *a[] = {"PUBLISH", chan, (const char *)buf_data(&m)};
-    size_t al[] = {7, strlen(chan), buf_len(&m)};
-    link_send(&f->cmd, NULL, NULL, 3, a, al);
-    buf_free(&m);
 }
 
 static void on_sub(redisAsyncContext *ac, void *r, void *priv)
@@ -889,9 +414,9 @@ static void on_sub(redisAsyncContext *ac, void *r, void *priv)
     memcpy(msg, rep->element[2]->str, rep->element[2]->len);
     msg[rep->element[2]->len] = 0;
     if (!strcmp(rep->element[1]->str, "tsgw:cmd"))
-        on_cmd_msg(f, msg);
+        farm_on_cmd_msg(f, msg);
     else
-        on_reply_msg(f, msg);
+        farm_on_reply_msg(f, msg);
 }
 
 /* ---------- links ---------- */
@@ -947,9 +472,9 @@ static void link_connect(struct farm *f, struct farm_link *l)
     ev_add_write(l); /* the connect's completion */
     if (f->password[0]) {
         if (f->user[0])
-            cmd(l, NULL, NULL, 3, (const char *[]){"AUTH", f->user, f->password});
+            farm_cmd(l, NULL, NULL, 3, (const char *[]){"AUTH", f->user, f->password});
         else
-            cmd(l, NULL, NULL, 2, (const char *[]){"AUTH", f->password});
+            farm_cmd(l, NULL, NULL, 2, (const char *[]){"AUTH", f->password});
     }
     if (l->sub) {
         char chan[128];
@@ -958,7 +483,7 @@ static void link_connect(struct farm *f, struct farm_link *l)
         redisAsyncCommandArgv(ac, on_sub, NULL, 3, (const char *[]){"SUBSCRIBE", "tsgw:cmd", chan},
                               (size_t[]){9, 8, strlen(chan)});
     } else {
-        cmd(l, on_cmd_ready, NULL, 1, (const char *[]){"PING"});
+        farm_cmd(l, on_cmd_ready, NULL, 1, (const char *[]){"PING"});
     }
 }
 
@@ -1024,7 +549,7 @@ void farm_tick(struct gateway *gw, uint64_t now)
     for (struct farm_op *op = f->ops, *next; op; op = next) {
         next = op->next;
         if (now >= op->deadline_ms)
-            op_finish(f, op);
+            farm_op_finish(f, op);
     }
 }
 
@@ -1032,7 +557,7 @@ void farm_tick(struct gateway *gw, uint64_t now)
 
 static void on_counts(redisAsyncContext *ac, void *r, void *priv)
 {
-    struct farm_link *l = got_reply(ac, r);
+    struct farm_link *l = farm_got_reply(ac, r);
     redisReply *rep = r;
     l->f->counting = false;
     if (!rep || rep->type != REDIS_REPLY_ARRAY)
@@ -1063,7 +588,7 @@ static void counts_tick(struct farm *f)
         snprintf(key, sizeof key, "tsgw:active:%s", f->node);
         snprintf(val, sizeof val, "%u", gw->nactive);
         snprintf(ttl, sizeof ttl, "%u", f->ttl_ms);
-        if (cmd(&f->cmd, NULL, NULL, 5, (const char *[]){"SET", key, val, "PX", ttl})) {
+        if (farm_cmd(&f->cmd, NULL, NULL, 5, (const char *[]){"SET", key, val, "PX", ttl})) {
             f->pushed_active = gw->nactive;
             f->pushed_once = true;
         }
@@ -1091,7 +616,7 @@ static void counts_tick(struct farm *f)
         f->others_active = 0;
         return;
     }
-    f->counting = link_send(&f->cmd, on_counts, NULL, n, argv, lens);
+    f->counting = farm_link_send(&f->cmd, on_counts, NULL, n, argv, lens);
 }
 
 uint32_t farm_others_active(const struct gateway *gw)
@@ -1161,10 +686,10 @@ void farm_free(struct gateway *gw)
     /* goodbye: the node leaves the farm at once (best effort, not waited for) */
     if (f->cmd.up && f->cmd.ac) {
         char kc[128], kp[128];
-        key_conns(f, NULL, kc, sizeof kc);
+        farm_key_conns(f, NULL, kc, sizeof kc);
         key_proto(f, kp, sizeof kp);
-        cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"ZREM", "tsgw:nodes", f->node});
-        cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"DEL", kc, kp});
+        farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"ZREM", "tsgw:nodes", f->node});
+        farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"DEL", kc, kp});
         int fd = f->cmd.ac->c.fd;
         /* one bounded attempt to hand the goodbye to the kernel */
         for (int i = 0; i < 4 && f->cmd.ac && (f->cmd.ac->c.flags & REDIS_CONNECTED); i++) {
