@@ -401,7 +401,7 @@ static void on_sub(redisAsyncContext *ac, void *r, void *priv)
         return;
     const char *kind = rep->element[0]->str;
     if (!strcmp(kind, "subscribe")) {
-        if (rep->element[2]->type == REDIS_REPLY_INTEGER && rep->element[2]->integer == 2) {
+        if (rep->element[2]->type == REDIS_REPLY_INTEGER && rep->element[2]->integer == 3) {
             l->up = true;
             l->pending = 0;
         }
@@ -415,6 +415,8 @@ static void on_sub(redisAsyncContext *ac, void *r, void *priv)
     msg[rep->element[2]->len] = 0;
     if (!strcmp(rep->element[1]->str, "tsgw:cmd"))
         farm_on_cmd_msg(f, msg);
+    else if (!strcmp(rep->element[1]->str, "tsgw:logon"))
+        farm_on_logon_msg(f, msg);
     else
         farm_on_reply_msg(f, msg);
 }
@@ -480,8 +482,9 @@ static void link_connect(struct farm *f, struct farm_link *l)
         char chan[128];
         snprintf(chan, sizeof chan, "tsgw:reply:%s", f->node);
         /* subscription replies arrive on on_sub for as long as the link lives */
-        redisAsyncCommandArgv(ac, on_sub, NULL, 3, (const char *[]){"SUBSCRIBE", "tsgw:cmd", chan},
-                              (size_t[]){9, 8, strlen(chan)});
+        redisAsyncCommandArgv(ac, on_sub, NULL, 4,
+                              (const char *[]){"SUBSCRIBE", "tsgw:cmd", "tsgw:logon", chan},
+                              (size_t[]){9, 8, 10, strlen(chan)});
     } else {
         farm_cmd(l, on_cmd_ready, NULL, 1, (const char *[]){"PING"});
     }

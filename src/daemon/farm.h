@@ -63,6 +63,11 @@ void farm_rows_foreach(const struct buf *rows, farm_row_fn fn, void *ctx);
 
 void farm_cancel(struct gateway *gw, uint64_t id);
 
+/* Shared logon failure counts: publishes a failed (ok = false) or successful logon for an
+ * address key and account (channel tsgw:logon); every other node feeds it to its own logon
+ * rate limiting (logon_limit_*_at). Nothing without a farm or while Redis is unreachable. */
+void farm_logon_result(struct gateway *gw, const char *addr_key, const char *account, bool ok);
+
 /* Farm-wide max-connections: the other live nodes' tunnel counts as last read from Redis (every
  * 250 ms); 0 without a farm or while Redis is unreachable (then the limit is this node's). */
 uint32_t farm_others_active(const struct gateway *gw);

@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "daemon/farm_int.h"
+#include "daemon/logon_limit.h"
 #include "daemon/provider.h"
 #include "mgmt/proto.h"
 
@@ -412,4 +413,37 @@ void farm_on_cmd_msg(struct farm *f, char *msg)
     size_t al[] = {7, strlen(chan), buf_len(&m)};
     farm_link_send(&f->cmd, NULL, NULL, 3, a, al);
     buf_free(&m);
+}
+
+/* ---------- shared logon failure counts ---------- */
+
+void farm_logon_result(struct gateway *gw, const char *addr_key, const char *account, bool ok)
+{
+    struct farm *f = F(gw);
+    if (!f || !f->cmd.up || !f->sub.up)
+        return;
+    struct buf m = BUF_INIT;
+    buf_append_str(&m, ok ? "S\t" : "F\t");
+    mgmt_put_field(&m, f->node);
+    buf_put_u8(&m, '\t');
+    mgmt_put_field(&m, addr_key);
+    buf_put_u8(&m, '\t');
+    mgmt_put_field(&m, account ? account : "");
+    if (buf_len(&m) < FARM_MAX_MESSAGE) {
+        const char *a[] = {"PUBLISH", "tsgw:logon", (const char *)buf_data(&m)};
+        size_t al[] = {7, 10, buf_len(&m)};
+        farm_link_send(&f->cmd, NULL, NULL, 3, a, al);
+    }
+    buf_free(&m);
+}
+
+void farm_on_logon_msg(struct farm *f, char *msg)
+{
+    char *v[4];
+    if (mgmt_split(msg, v, 4) != 4 || !v[0] || !v[1] || !v[2] || !v[3] || !strcmp(v[1], f->node))
+        return; /* malformed, or our own (counted already) */
+    if (!strcmp(v[0], "F"))
+        logon_limit_failed_at(f->gw, v[2], v[3]);
+    else if (!strcmp(v[0], "S"))
+        logon_limit_succeeded_at(f->gw, v[2], v[3]);
 }

@@ -102,6 +102,7 @@ void farm_put_record(struct buf *b, const struct reg_entry *e);
 /* farm_call.c */
 void farm_on_cmd_msg(struct farm *f, char *msg);   /* a farm-wide call from another node */
 void farm_on_reply_msg(struct farm *f, char *msg); /* an answer to one of ours */
+void farm_on_logon_msg(struct farm *f, char *msg); /* a logon result on another node */
 /* Ends a call: its callback (unless cancelled) with the result so far; frees it. */
 void farm_op_finish(struct farm *f, struct farm_op *op);
 

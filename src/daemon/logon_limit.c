@@ -1,4 +1,5 @@
 /* Logon rate limiting: the daemon's side of guard/logon_guard.c (logon_limit.h). */
+#include "daemon/farm.h"
 #include "daemon/logon_limit.h"
 
 #include <stdio.h>
@@ -77,15 +78,27 @@ bool logon_limit_blocked(struct conn *c, const char *account, char *why, size_t 
     return true;
 }
 
+void logon_limit_failed_at(struct gateway *gw, const char *addr_key, const char *account)
+{
+    struct lg_config cfg = guard_config(gw);
+    lg_failure(&gw->logon_guard, &cfg, addr_key, account, now_ms(), on_block, gw);
+}
+
+void logon_limit_succeeded_at(struct gateway *gw, const char *addr_key, const char *account)
+{
+    lg_success(&gw->logon_guard, addr_key, account, now_ms());
+}
+
 void logon_limit_failed(struct conn *c, const char *account)
 {
-    struct lg_config cfg = guard_config(c->gw);
-    lg_failure(&c->gw->logon_guard, &cfg, c->addr_key, account, now_ms(), on_block, c->gw);
+    logon_limit_failed_at(c->gw, c->addr_key, account);
+    farm_logon_result(c->gw, c->addr_key, account, false); /* the other nodes count it too */
 }
 
 void logon_limit_succeeded(struct conn *c, const char *account)
 {
-    lg_success(&c->gw->logon_guard, c->addr_key, account, now_ms());
+    logon_limit_succeeded_at(c->gw, c->addr_key, account);
+    farm_logon_result(c->gw, c->addr_key, account, true);
 }
 
 void logon_limit_sweep(struct gateway *gw, uint64_t now)

@@ -22,6 +22,10 @@ bool logon_limit_blocked(struct conn *c, const char *account, char *why, size_t 
 /* Records a failed / successful logon on c for account ("" when unknown). */
 void logon_limit_failed(struct conn *c, const char *account);
 void logon_limit_succeeded(struct conn *c, const char *account);
+/* The same for an address key and account seen by another farm node (daemon/farm.h): counted
+ * here, not published again. */
+void logon_limit_failed_at(struct gateway *gw, const char *addr_key, const char *account);
+void logon_limit_succeeded_at(struct gateway *gw, const char *addr_key, const char *account);
 /* From the periodic sweep: ends expired blocks (event 201 "unblocked"). */
 void logon_limit_sweep(struct gateway *gw, uint64_t now);
 /* Blocks in force. */

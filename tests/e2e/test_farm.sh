@@ -30,6 +30,7 @@ cat "$WORK/front.crt" "$WORK/front.key" >"$WORK/front.pem"
 add_user "$WORK/users" 'CONTOSO\alice' 'Secret1' 'RDG Users'
 add_user "$WORK/users" 'CONTOSO\bob' 'Secret2' 'RDG Users'
 add_user "$WORK/users" 'CONTOSO\admin' 'AdminPw1' 'Administrators'
+add_user "$WORK/users" 'CONTOSO\carol' 'Secret3' 'RDG Users'
 
 for n in 1 2 3; do
     cat >"$WORK/n$n.conf" <<CONF
@@ -199,6 +200,36 @@ PY
 ok "backend-listen: an untrusted address is closed at once" grep -q '127.0.0.9 closed' "$WORK/untrusted.log"
 ok "backend-listen: a trusted address without a PROXY header is closed" grep -q '127.0.0.1 closed' "$WORK/untrusted.log"
 ok "backend-listen refusals logged" bash -c "grep -q 'not in trusted-proxies' '$WORK/n1.log' && grep -q 'no valid PROXY v2 header' '$WORK/n1.log'"
+
+# --- shared logon failure counts: 2 + 2 + 1 failures for carol on the three nodes (directly)
+# reach the default auth-failures = 5 of every node; then even her right password is refused ---
+python3 - "$SUP" "${GP[1]}" "${GP[2]}" "${GP[3]}" "$EPORT" >"$WORK/carol.log" 2>&1 <<'PY'
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import rdgclient as R
+p1, p2, p3, echo = (int(x) for x in sys.argv[2:6])
+bad = R.Creds.from_password('CONTOSO\\carol', 'wrong')
+good = R.Creds.from_password('CONTOSO\\carol', 'Secret3')
+for port in (p1, p1, p2, p2, p3):
+    try:
+        R.open_ws(port, bad).close()
+        print('bad password accepted?!')
+    except (R.ProtocolError, R.Closed, OSError) as e:
+        print('failed as expected on', port)
+    time.sleep(0.2)
+time.sleep(1)
+try:
+    t = R.tunnel_to(p3, good, echo)
+    print('right password: accepted')
+    t.close()
+except (R.ProtocolError, R.Closed, OSError) as e:
+    print('right password: refused', repr(e)[:80])
+PY
+ok "five wrong passwords for carol, spread over the three nodes, all refused" \
+    [ "$(grep -c 'failed as expected' "$WORK/carol.log")" = 5 ]
+ok "node 3 (one failure of its own) blocks carol: the counts are shared" \
+    grep -q 'right password: refused' "$WORK/carol.log"
+ok "node 3 logged the block (event 201)" bash -c "grep -q 'logon rate limit: blocked' '$WORK/n3.log'"
 
 # --- sessions: real xfreerdp (alice WebSocket through front a, bob legacy through front b in
 # mode http: HAProxy 2.6 answers 400 to FreeRDP 2.11's WebSocket upgrade, whose
