@@ -262,14 +262,13 @@ static void expire_user(struct reg_entry *e, void *vctx)
 
 static void heartbeat(struct farm *f)
 {
-    char kc[128], kp[128], score[32], now[32], minscore[40];
+    char kc[128], kp[128], score[32], now[32];
     struct expire_ctx x = {f, ""};
     uint64_t w = wall_ms();
     farm_key_conns(f, NULL, kc, sizeof kc);
     key_proto(f, kp, sizeof kp);
     snprintf(score, sizeof score, "%llu", (unsigned long long)(w + f->ttl_ms));
     snprintf(now, sizeof now, "%llu", (unsigned long long)w);
-    snprintf(minscore, sizeof minscore, "(%llu", (unsigned long long)w);
     snprintf(x.ttl, sizeof x.ttl, "%u", f->ttl_ms);
     farm_cmd(&f->cmd, NULL, NULL, 4, (const char *[]){"ZADD", "tsgw:nodes", score, f->node});
     farm_cmd(&f->cmd, NULL, NULL, 4,
@@ -278,6 +277,14 @@ static void heartbeat(struct farm *f)
     farm_cmd(&f->cmd, NULL, NULL, 3, (const char *[]){"PEXPIRE", kp, x.ttl});
     reg_foreach(&f->gw->reg, expire_user, &x);
     f->pushed_once = false; /* the active count is rewritten (and its TTL renewed) */
+}
+
+/* The live node list (Win32_TSGatewayLoadBalancer.Servers, the max-connections sum): every
+ * second, so a node that joins or leaves shows within about a second. */
+static void read_servers(struct farm *f)
+{
+    char minscore[40];
+    snprintf(minscore, sizeof minscore, "(%llu", (unsigned long long)wall_ms());
     farm_cmd(&f->cmd, on_servers, NULL, 4,
              (const char *[]){"ZRANGEBYSCORE", "tsgw:nodes", minscore, "+inf"});
 }
@@ -538,6 +545,10 @@ void farm_tick(struct gateway *gw, uint64_t now)
         if (now >= f->next_heartbeat_ms) {
             heartbeat(f);
             f->next_heartbeat_ms = now + f->ttl_ms / 3;
+        }
+        if (now >= f->next_servers_ms) {
+            read_servers(f);
+            f->next_servers_ms = now + 1000;
         }
         if (now >= f->next_refresh_ms) {
             refresh(f);

@@ -62,7 +62,7 @@ struct farm {
     char password[256], user[64];
     uint32_t ttl_ms, refresh_ms, timeout_ms;
     uint64_t next_connect_ms, backoff_ms;
-    uint64_t next_heartbeat_ms, next_refresh_ms;
+    uint64_t next_heartbeat_ms, next_refresh_ms, next_servers_ms;
     char servers[FARM_MAX_NODES * 64];
     struct farm_op *ops;
     uint64_t next_id;
