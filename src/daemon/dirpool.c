@@ -1,6 +1,7 @@
 #include "daemon/dirpool.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -149,11 +150,17 @@ int dirpool_start(struct loop *loop, unsigned n)
     eio.cb = on_done;
     io_set(loop, &eio, EPOLLIN);
     stopping = false;
+    /* the workers take no signals (SIGTERM, SIGHUP belong to the loop's signalfd, whatever the
+     * order in which the daemon set things up) */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     for (unsigned i = 0; i < n; i++) {
         if (pthread_create(&workers[i], NULL, work, NULL) != 0)
             break;
         nworkers++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!nworkers) {
         io_del(loop, &eio);
         close(efd);

@@ -239,4 +239,12 @@ for i in $(seq 1 50); do kill -0 "$LIVE" 2>/dev/null || break; sleep 0.1; done
 ok "DisconnectUser('contoso\\ALICE') ends alice's tunnel" bash -c "! kill -0 $LIVE 2>/dev/null"
 ok "DisconnectUser('contoso\\ALICE') leaves lena's" kill -0 "$LENA"
 stop_pid "$LENA"
+kill -HUP "$GW_PID"
+wait_for 5 "$WORK/gw.log" "configuration reloaded"
+ok "SIGHUP with the directory configured: reloaded, still running" kill -0 "$GW_PID"
+kill -TERM "$GW_PID"
+wait "$GW_PID"
+rc=$?
+ok "SIGTERM: tsgwd stops cleanly with its directory workers (exit 0)" [ $rc -eq 0 ]
+ok "no sanitizer report in the daemon's log" hasnt gw "Sanitizer\|runtime error"
 finish
