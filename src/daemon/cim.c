@@ -177,7 +177,7 @@ static void respond_xml(struct conn *c, int status, int cim_hdr, struct buf *bod
 
 void cim_on_request(struct conn *c)
 {
-    const struct http_request *req = &c->hp.req;
+    const struct http_request *req = &c->hp->req;
     if (strcmp(req->method, "POST") != 0) {
         conn_send_simple(c, 405, "Method Not Allowed", "Allow: POST\r\n", true);
         return;
@@ -204,7 +204,7 @@ void cim_on_body(struct conn *c)
     if (buf_len(&c->in) < c->body_need || c->farm_op)
         return; /* need more, or a farm-wide call is answering */
     struct gateway *gw = c->gw;
-    const struct http_request *req = &c->hp.req;
+    const struct http_request *req = &c->hp->req;
     char who[512] = "";
     int a = -1;
     char why[160];

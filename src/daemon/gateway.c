@@ -73,7 +73,7 @@ static ssize_t xport_write(struct conn *c, const void *p, size_t n)
 
 bool conn_can_read(const struct conn *c)
 {
-    if (c->dead || c->close_after_flush || c->logon.job || c->kdc)
+    if (c->dead || c->close_after_flush || (c->logon && c->logon->job) || c->kdc)
         return false;
     /* a client that does not read our answers must not make us buffer more */
     if (buf_len(&c->out) > c->gw->cfg->lim.relay_buffer)
@@ -159,10 +159,24 @@ static void conn_free(struct conn *c)
     close(c->io.fd);
     buf_free(&c->in);
     buf_free(&c->out);
-    http_parser_free(&c->hp);
-    logon_session_clear(&c->logon);
+    conn_end_http(c);
+    identity_put(c->who);
     kdcproxy_detach(c);
     free(c);
+}
+
+void conn_end_http(struct conn *c)
+{
+    if (c->hp) {
+        http_parser_free(c->hp);
+        free(c->hp);
+        c->hp = NULL;
+    }
+    if (c->logon) {
+        logon_session_clear(c->logon);
+        free(c->logon);
+        c->logon = NULL;
+    }
 }
 
 void conn_after_flush_close(struct conn *c)
@@ -237,8 +251,11 @@ static void conn_read(struct conn *c)
         conn_close(c, n == TLS_EOF ? "peer closed" : "read failed");
         return;
     }
-    if (!c->dead)
+    if (!c->dead) {
         buf_shrink_if_empty(&c->in);
+        if (c->tun && !c->tun->dead)
+            buf_shrink_if_empty(&c->tun->pkt_in); /* idle tunnels hold no input buffers */
+    }
 }
 
 void conn_handshake(struct conn *c)
@@ -377,7 +394,7 @@ static void start_websocket(struct conn *c, const struct http_request *req)
                accept);
     ws_decoder_init(&c->ws, gw->cfg->lim.max_ws_message);
     c->phase = CONN_WS;
-    http_parser_free(&c->hp);
+    conn_end_http(c);
     conn_flush(c);
 }
 
@@ -409,7 +426,7 @@ static void start_legacy_out(struct conn *c)
     buf_append_str(&c->out, "HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\n\r\n");
     buf_append(&c->out, seed, sizeof seed);
     c->phase = CONN_LEGACY_OUT;
-    http_parser_free(&c->hp);
+    conn_end_http(c);
     conn_flush(c);
 }
 
@@ -424,11 +441,11 @@ static void start_legacy_in(struct conn *c)
         }
     /* Only the same authenticated user from the same address may attach: the id is chosen by
      * the client and could be guessed. */
-    if (!t || !t->out || strcasecmp(t->reg.user, c->who.account) != 0 ||
+    if (!t || !t->out || strcasecmp(t->reg.user, c->who->account) != 0 ||
         strcmp(t->out->peer_str, c->peer_str) != 0) {
         struct event_line e;
         ev_begin(&e, 210);
-        ev_str(&e, "Username", c->who.account);
+        ev_str(&e, "Username", c->who->account);
         ev_str(&e, "IpAddress", c->peer_str);
         ev_str(&e, "ConnectionId", c->conn_id);
         ev_str(&e, "Reason", "IN channel found no matching OUT channel");
@@ -444,7 +461,7 @@ static void start_legacy_in(struct conn *c)
     t->deadline_ms = now_ms() + gw->cfg->lim.setup_ms;
     buf_append_str(&c->out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     c->phase = CONN_LEGACY_IN_HDR;
-    http_parser_reset(&c->hp);
+    http_parser_reset(c->hp);
     conn_flush(c);
 }
 
@@ -459,7 +476,7 @@ static void start_legacy_in_body(struct conn *c, const struct http_request *req)
     if (c->body_chunked)
         http_chunked_init(&c->chunked, c->gw->cfg->lim.max_chunk);
     c->phase = CONN_LEGACY_IN_BODY;
-    http_parser_free(&c->hp);
+    conn_end_http(c);
 }
 
 /* An authenticated gateway request: WebSocket, legacy OUT or legacy IN. */
@@ -485,7 +502,7 @@ static void start_channel(struct conn *c, const struct http_request *req)
 
 static void handle_request(struct conn *c)
 {
-    const struct http_request *req = &c->hp.req;
+    const struct http_request *req = &c->hp->req;
     if (c->phase == CONN_LEGACY_IN_HDR) {
         start_legacy_in_body(c, req);
         return;
@@ -524,9 +541,10 @@ static void handle_request(struct conn *c)
             return; /* conn_logon_done() continues */
         if (r != LOGON_AUTHED) {
             if (!c->dead)
-                http_parser_reset(&c->hp);
+                http_parser_reset(c->hp);
             return;
         }
+        c->who = identity_share(c->who); /* one copy per user from here on */
         c->authed = true;
         preauth_release(c);
     }
@@ -538,11 +556,12 @@ void conn_logon_done(struct conn *c, int result)
     if (c->dead)
         return;
     if (result == LOGON_AUTHED) {
+        c->who = identity_share(c->who); /* one copy per user from here on */
         c->authed = true;
         preauth_release(c);
-        start_channel(c, &c->hp.req);
+        start_channel(c, &c->hp->req);
     } else {
-        http_parser_reset(&c->hp);
+        http_parser_reset(c->hp);
     }
     if (!c->dead) {
         conn_process(c); /* what the client sent meanwhile */
@@ -670,7 +689,7 @@ static void conn_proxy_header(struct conn *c)
 
 void conn_process(struct conn *c)
 {
-    while (!c->dead && !c->logon.job && !c->kdc && buf_len(&c->in)) {
+    while (!c->dead && !(c->logon && c->logon->job) && !c->kdc && buf_len(&c->in)) {
         switch (c->phase) {
         case CONN_PROXY:
             conn_proxy_header(c);
@@ -679,17 +698,17 @@ void conn_process(struct conn *c)
             continue;
         case CONN_HTTP:
         case CONN_LEGACY_IN_HDR: {
-            ssize_t n = http_parser_feed(&c->hp, buf_data(&c->in), buf_len(&c->in));
+            ssize_t n = http_parser_feed(c->hp, buf_data(&c->in), buf_len(&c->in));
             if (n < 0) {
                 if (c->phase == CONN_LEGACY_IN_HDR) {
                     tunnel_close(c->tun, "malformed request on the IN channel");
                     return;
                 }
-                http_error(c, c->hp.error_status ? c->hp.error_status : 400, "malformed request");
+                http_error(c, c->hp->error_status ? c->hp->error_status : 400, "malformed request");
                 return;
             }
             buf_consume(&c->in, (size_t)n);
-            if (c->hp.pstate == HTTP_PARSER_DONE) {
+            if (c->hp->pstate == HTTP_PARSER_DONE) {
                 handle_request(c);
                 continue;
             }
@@ -763,10 +782,16 @@ static void on_accept(struct io *io, uint32_t events)
         if (!c->proxied)
             c->ssl = tls_accept_new(L->cim && gw->cim_tls.ctx ? &gw->cim_tls : &gw->tls, fd);
         c->in.cap_limit = (size_t)gw->cfg->lim.max_header_bytes + READ_CHUNK * 2;
-        if ((!c->ssl && !c->proxied) || http_parser_init(&c->hp, &gw->http_lim) < 0) {
+        c->hp = calloc(1, sizeof *c->hp);
+        c->logon = calloc(1, sizeof *c->logon);
+        c->who = identity_new();
+        if (!c->ssl || !c->hp || !c->logon || !c->who ||
+            http_parser_init(c->hp, &gw->http_lim) < 0) {
             if (c->ssl)
                 tls_conn_free(c->ssl);
             close(fd);
+            conn_end_http(c);
+            identity_put(c->who);
             free(c);
             continue;
         }
@@ -777,7 +802,8 @@ static void on_accept(struct io *io, uint32_t events)
         if (!c->proxied && !preauth_take(c)) {
             gw->flood.preauth_refused++;
             tls_conn_free(c->ssl);
-            http_parser_free(&c->hp);
+            conn_end_http(c);
+            identity_put(c->who);
             close(fd);
             free(c);
             continue;

@@ -15,6 +15,7 @@
 #include "auth/ntlm.h"
 #include "auth/users.h"
 #include "conf/config.h"
+#include "daemon/identity.h"
 #include "daemon/logon.h"
 #include "core/buf.h"
 #include "daemon/preauth.h"
@@ -52,11 +53,15 @@ struct conn {
     int phase;
     struct buf in;  /* decrypted, not yet processed */
     struct buf out; /* waiting for SSL_write */
-    struct http_parser hp;
-    struct logon_session logon; /* logon.c: the exchange in progress */
+    /* Setup state, allocated at accept and freed once the connection leaves HTTP (the
+     * WebSocket upgrade, the legacy channel requests): an idle tunnel holds neither. */
+    struct http_parser *hp;
+    struct logon_session *logon; /* logon.c: the exchange in progress */
     bool authed;
-    struct logon_identity who; /* logon.c: who the connection proved to be (once authed) */
-    char conn_id[80];          /* RDG-Connection-Id */
+    /* logon.c: who the connection proved to be: private while the logon fills it in, then the
+     * identity shared by every connection of that user (identity.h), read-only */
+    struct logon_identity *who;
+    char conn_id[80]; /* RDG-Connection-Id */
     struct ws_decoder ws;
     struct http_chunked chunked;
     bool body_chunked;
@@ -103,6 +108,14 @@ enum tunnel_state {
 
 #define TUN_MAX_CANDIDATES 16
 
+/* The addresses a CHANNEL_CREATE may connect to (allowed by a RAP), tried in order: held only
+ * while the target connect is in progress. */
+struct tun_cands {
+    struct sockaddr_storage addr[TUN_MAX_CANDIDATES];
+    socklen_t len[TUN_MAX_CANDIDATES];
+    char name[TUN_MAX_CANDIDATES][256];
+};
+
 struct tunnel {
     struct gateway *gw;
     uint64_t id;
@@ -113,17 +126,16 @@ struct tunnel {
     char conn_id[80];
     struct buf pkt_in; /* client -> server TSGU byte stream, not yet parsed */
     uint32_t client_caps, caps;
-    bool counted; /* counted against max-connections (after TUNNEL_CREATE) */
-    char client_name[256];
-    struct gw_config *cfg; /* the configuration cap points into (a reference) */
+    bool counted;               /* counted against max-connections (after TUNNEL_CREATE) */
+    struct logon_identity *who; /* shared (identity.h): reg.user and reg.full_name point in */
+    char *client_name;          /* from TUNNEL_AUTH (allocated), NULL before */
+    struct gw_config *cfg;      /* the configuration cap points into (a reference) */
     const struct policy_cap *cap;
     /* target */
     struct io tio;
     bool target_connected;
     struct buf to_target;
-    struct sockaddr_storage cand[TUN_MAX_CANDIDATES];
-    socklen_t cand_len[TUN_MAX_CANDIDATES];
-    char cand_name[TUN_MAX_CANDIDATES][256];
+    struct tun_cands *cands; /* CHANNEL_CREATE until the target connect ends, else NULL */
     unsigned ncand, cur_cand;
     uint32_t next_channel_id;
     uint64_t created_ms;    /* monotonic (setup latency metric) */
@@ -200,6 +212,8 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
 int gw_run(struct gateway *gw);
 void gw_free(struct gateway *gw);
 void conn_close(struct conn *c, const char *why);
+/* The connection is done with HTTP requests: frees the parser and the logon session. */
+void conn_end_http(struct conn *c);
 /* Runs a TLS handshake step (called when the handshake budget allows). */
 void conn_handshake(struct conn *c);
 /* Sets the connection's socket and event callback (what accept does). */

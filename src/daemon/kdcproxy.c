@@ -74,7 +74,7 @@ static void reply_error(struct conn *c, int status, const char *reason, const ch
 
 void kdcproxy_on_request(struct conn *c)
 {
-    const struct http_request *req = &c->hp.req;
+    const struct http_request *req = &c->hp->req;
     const struct gw_config *cfg = c->gw->cfg;
     if (strcmp(req->method, "POST") != 0) {
         conn_send_simple(c, 405, "Method Not Allowed", "Allow: POST\r\n", true);

@@ -81,8 +81,8 @@ static int ntlm_lookup(void *ctx, const char *domain, const char *user, uint8_t 
         return -1;
     memcpy(nthash, u->nthash, 16);
     snprintf(identity, identity_size, "%s\\%s", u->domain, u->name);
-    str_copy(c->who.full_name, u->full_name, sizeof c->who.full_name);
-    str_copy(c->who.groups, u->groups, sizeof c->who.groups);
+    str_copy(c->who->full_name, u->full_name, sizeof c->who->full_name);
+    str_copy(c->who->groups, u->groups, sizeof c->who->groups);
     return 0;
 }
 
@@ -271,7 +271,7 @@ void logon_session_clear(struct logon_session *s)
 static void log_auth_failure_nt(struct conn *c, const char *user, int code, uint32_t nt_status,
                                 const char *why)
 {
-    stats_logon(c->logon.scheme, code == 1909 ? LOGON_RATE_LIMITED : LOGON_FAILED);
+    stats_logon(c->logon->scheme, code == 1909 ? LOGON_RATE_LIMITED : LOGON_FAILED);
     if (!gw_event_wanted(c->gw, 201))
         return;
     struct event_line e;
@@ -339,7 +339,7 @@ static void directory_done(struct dir_job *job, const struct dir_result *res);
 static int directory_logon(struct conn *c, const uint8_t *msg, size_t len, uint64_t now)
 {
     struct gateway *gw = c->gw;
-    struct logon_session *s = &c->logon;
+    struct logon_session *s = c->logon;
     struct ntlm_result res;
     struct dir_job *job = NULL;
     s->pt = malloc(sizeof *s->pt);
@@ -372,7 +372,7 @@ static int directory_logon(struct conn *c, const uint8_t *msg, size_t len, uint6
         memcpy(q->lm, s->pt->msg + s->pt->lm_off, sizeof q->lm);
         q->lm_len = sizeof q->lm;
     }
-    snprintf(c->who.flags, sizeof c->who.flags, "%s%s%s", res.had_mic ? "MIC" : "",
+    snprintf(c->who->flags, sizeof c->who->flags, "%s%s%s", res.had_mic ? "MIC" : "",
              res.had_mic && res.had_cbt ? ", " : "", res.had_cbt ? "channel binding" : "");
     job->owner = c;
     job->done = directory_done;
@@ -386,21 +386,21 @@ static void directory_done(struct dir_job *job, const struct dir_result *res)
 {
     struct conn *c = job->owner;
     struct gateway *gw = c->gw;
-    struct logon_session *s = &c->logon;
+    struct logon_session *s = c->logon;
     s->job = NULL; /* the pool frees the job */
     int result = LOGON_SENT;
     char why[160];
     if (res->rc == DIR_OK) {
         int r = ntlm_passthrough_finish(s->ntlm, &gw->ntlm_cfg, s->pt, res->session_key);
         if (r == NTLM_OK) {
-            str_copy(c->who.account, res->identity, sizeof c->who.account);
-            str_copy(c->who.full_name, res->full_name, sizeof c->who.full_name);
-            str_copy(c->who.groups, res->groups, sizeof c->who.groups);
-            str_copy(c->who.sids, res->sids, sizeof c->who.sids);
-            str_copy(c->who.method, "NTLM", sizeof c->who.method);
-            str_copy(c->who.source, "winbind", sizeof c->who.source);
+            str_copy(c->who->account, res->identity, sizeof c->who->account);
+            str_copy(c->who->full_name, res->full_name, sizeof c->who->full_name);
+            str_copy(c->who->groups, res->groups, sizeof c->who->groups);
+            str_copy(c->who->sids, res->sids, sizeof c->who->sids);
+            str_copy(c->who->method, "NTLM", sizeof c->who->method);
+            str_copy(c->who->source, "winbind", sizeof c->who->source);
             log_info("%s authenticated as %s (NTLM through winbind%s%s, sent as %s)", c->peer_str,
-                     c->who.account, c->who.flags[0] ? ", " : "", c->who.flags, s->sent);
+                     c->who->account, c->who->flags[0] ? ", " : "", c->who->flags, s->sent);
             stats_logon(s->scheme[0] ? s->scheme : "NTLM", LOGON_OK);
             logon_limit_succeeded(c, s->sent);
             result = LOGON_AUTHED;
@@ -439,7 +439,7 @@ static void directory_done(struct dir_job *job, const struct dir_result *res)
 int logon_http(struct conn *c, const struct http_request *req)
 {
     struct gateway *gw = c->gw;
-    struct logon_session *s = &c->logon;
+    struct logon_session *s = c->logon;
     if (http_request_header(req, "RDG-Auth-Scheme")) {
         log_auth_failure(c, "", 1326, "RDG-Auth-Scheme (PAA/SSPI_NTLM) is not supported");
         conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
@@ -565,14 +565,14 @@ int logon_http(struct conn *c, const struct http_request *req)
         return 0;
     }
     logon_limit_succeeded(c, who);
-    str_copy(c->who.account, res.identity, sizeof c->who.account);
-    str_copy(c->who.method, "NTLM", sizeof c->who.method);
-    str_copy(c->who.source, "local", sizeof c->who.source);
-    snprintf(c->who.flags, sizeof c->who.flags, "%s%s%s", res.had_mic ? "MIC" : "",
+    str_copy(c->who->account, res.identity, sizeof c->who->account);
+    str_copy(c->who->method, "NTLM", sizeof c->who->method);
+    str_copy(c->who->source, "local", sizeof c->who->source);
+    snprintf(c->who->flags, sizeof c->who->flags, "%s%s%s", res.had_mic ? "MIC" : "",
              res.had_mic && res.had_cbt ? ", " : "", res.had_cbt ? "channel binding" : "");
-    stats_logon(c->logon.scheme[0] ? c->logon.scheme : "NTLM", LOGON_OK);
-    add_system_groups(&c->who);
-    log_info("%s authenticated as %s (NTLM%s%s, workstation \"%s\")", c->peer_str, c->who.account,
+    stats_logon(c->logon->scheme[0] ? c->logon->scheme : "NTLM", LOGON_OK);
+    add_system_groups(c->who);
+    log_info("%s authenticated as %s (NTLM%s%s, workstation \"%s\")", c->peer_str, c->who->account,
              res.had_mic ? ", MIC" : "", res.had_cbt ? ", channel binding" : "", res.workstation);
     return 1;
 }

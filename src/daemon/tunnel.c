@@ -76,8 +76,12 @@ struct tunnel *tunnel_new(struct gateway *gw, struct conn *out, bool websocket)
     t->deadline_ms = t->created_ms + gw->cfg->lim.setup_ms;
     t->pkt_in.cap_limit = 4u * gw->cfg->lim.max_packet;
     t->to_target.cap_limit = (size_t)gw->cfg->lim.relay_buffer + 2u * gw->cfg->lim.max_packet;
-    str_copy(t->reg.user, out->who.account, sizeof t->reg.user);
-    str_copy(t->reg.full_name, out->who.full_name, sizeof t->reg.full_name);
+    /* the tunnel shares its user's identity (identity.h) and its registry entry points in */
+    out->who = identity_share(out->who);
+    t->who = identity_ref(out->who);
+    t->reg.user = t->who ? t->who->account : "";
+    t->reg.full_name = t->who ? t->who->full_name : "";
+    t->reg.resource = "";
     str_copy(t->reg.client_addr, out->peer_str, sizeof t->reg.client_addr);
     t->reg.tunnel_id = t->id;
     t->reg.transport = REG_TRANSPORT_HTTP;
@@ -128,6 +132,27 @@ static void emit_scratch(struct tunnel *t)
 }
 
 /* ---------- close ---------- */
+
+/* The candidates are needed only while connecting. */
+static void drop_cands(struct tunnel *t)
+{
+    free(t->cands);
+    t->cands = NULL;
+    t->ncand = t->cur_cand = 0;
+}
+
+/* The open channel's target name for the registry (NULL: none). */
+static void set_resource(struct tunnel *t, const char *name)
+{
+    if (t->reg.resource && t->reg.resource[0])
+        free((char *)t->reg.resource);
+    t->reg.resource = "";
+    if (name && name[0]) {
+        char *copy = strdup(name);
+        if (copy)
+            t->reg.resource = copy;
+    }
+}
 
 static void unpair(struct tunnel *t)
 {
@@ -227,6 +252,10 @@ void tunnel_reap(struct tunnel *t)
     buf_free(&t->pkt_in);
     buf_free(&t->to_target);
     config_put(t->cfg);
+    drop_cands(t);
+    set_resource(t, NULL);
+    free(t->client_name);
+    identity_put(t->who);
     free(t);
 }
 
@@ -251,10 +280,10 @@ static void channel_end(struct tunnel *t, const char *why)
     t->target_connected = false;
     t->end_reason[0] = 0;
     t->reg.channel_id = 0;
-    t->reg.resource[0] = 0;
+    set_resource(t, NULL);
     t->reg.port = 0;
     t->reg.bytes_to_client = t->reg.bytes_from_client = 0;
-    t->ncand = t->cur_cand = 0;
+    drop_cands(t);
     t->channel_closed = true;
     t->state = TUN_AUTHORIZED;
     t->deadline_ms = now_ms() + gw->cfg->lim.no_channel_ms;
@@ -317,11 +346,10 @@ struct subject_buf {
 
 static void make_subject(const struct tunnel *t, struct subject_buf *sb)
 {
-    const struct conn *c = t->out;
     memset(sb, 0, sizeof *sb);
     sb->s.account = t->reg.user;
-    if (c)
-        str_copy(sb->storage, c->who.groups, sizeof sb->storage);
+    if (t->who)
+        str_copy(sb->storage, t->who->groups, sizeof sb->storage);
     char *save = NULL;
     for (char *g = strtok_r(sb->storage, ";", &save); g && sb->s.ngroups < 64;
          g = strtok_r(NULL, ";", &save)) {
@@ -364,10 +392,13 @@ static void channel_opened(struct tunnel *t)
     if (!t->first_open_ms)
         t->first_open_ms = t->reg.connected_ms;
     t->reg.last_activity_ms = t->reg.connected_ms;
-    str_copy(t->reg.resource, t->cand_name[t->cur_cand], sizeof t->reg.resource);
-    const struct sockaddr *sa = (const struct sockaddr *)&t->cand[t->cur_cand];
+    set_resource(t, t->cands->name[t->cur_cand]);
+    const struct sockaddr *sa = (const struct sockaddr *)&t->cands->addr[t->cur_cand];
     t->reg.port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
                                                  : ((const struct sockaddr_in6 *)sa)->sin6_port);
+    char addr[64];
+    sockaddr_to_str(sa, addr, sizeof addr);
+    drop_cands(t);
     if (reg_add(&gw->reg, &t->reg) < 0)
         log_warn("tunnel %llu: registry insert failed", (unsigned long long)t->id);
     if (gw->cfg->lim.keepalive_ms)
@@ -376,8 +407,6 @@ static void channel_opened(struct tunnel *t)
                               t->reg.channel_id);
     emit_scratch(t);
     send_admin_message(t);
-    char addr[64];
-    sockaddr_to_str(sa, addr, sizeof addr);
     if (gw_event_wanted(gw, 302)) {
         struct event_line e;
         ev_common(&e, 302, t);
@@ -404,9 +433,9 @@ static void target_connect_done(struct tunnel *t)
         err = errno;
     if (err) {
         char addr[64];
-        sockaddr_to_str((struct sockaddr *)&t->cand[t->cur_cand], addr, sizeof addr);
+        sockaddr_to_str((struct sockaddr *)&t->cands->addr[t->cur_cand], addr, sizeof addr);
         log_info("tunnel %llu: connect to %s (%s) failed: %s", (unsigned long long)t->id,
-                 t->cand_name[t->cur_cand], addr, strerror(err));
+                 t->cands->name[t->cur_cand], addr, strerror(err));
         close_target(t);
         t->cur_cand++;
         try_next_candidate(t);
@@ -419,13 +448,13 @@ static void try_next_candidate(struct tunnel *t)
 {
     struct gateway *gw = t->gw;
     while (t->cur_cand < t->ncand) {
-        struct sockaddr *sa = (struct sockaddr *)&t->cand[t->cur_cand];
+        struct sockaddr *sa = (struct sockaddr *)&t->cands->addr[t->cur_cand];
         int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd >= 0) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             t->tio.fd = fd;
-            if (connect(fd, sa, t->cand_len[t->cur_cand]) == 0) {
+            if (connect(fd, sa, t->cands->len[t->cur_cand]) == 0) {
                 channel_opened(t);
                 return;
             }
@@ -440,7 +469,7 @@ static void try_next_candidate(struct tunnel *t)
         }
         t->cur_cand++;
     }
-    const char *res = t->ncand ? t->cand_name[0] : "";
+    const char *res = t->ncand ? t->cands->name[0] : "";
     log_simple_event(t, 304, res, TSGU_E_PROXY_TS_CONNECTFAILED, "target unreachable");
     refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_TS_CONNECTFAILED, "cannot reach the target");
 }
@@ -469,9 +498,9 @@ static unsigned add_candidates(struct tunnel *t, const struct resolve_job *job, 
             continue;
         }
         str_copy(matched_rap, rap->name, rapsz);
-        memcpy(&t->cand[t->ncand], p->ai_addr, p->ai_addrlen);
-        t->cand_len[t->ncand] = p->ai_addrlen;
-        str_copy(t->cand_name[t->ncand], host, sizeof t->cand_name[0]);
+        memcpy(&t->cands->addr[t->ncand], p->ai_addr, p->ai_addrlen);
+        t->cands->len[t->ncand] = p->ai_addrlen;
+        str_copy(t->cands->name[t->ncand], host, sizeof t->cands->name[0]);
         t->ncand++;
         added++;
     }
@@ -486,7 +515,13 @@ static void finish_channel_create(struct tunnel *t, struct resolve_job *job)
     make_subject(t, &sb);
     bool denied = false;
     char rap[POLICY_NAME_MAX] = "";
-    t->ncand = t->cur_cand = 0;
+    drop_cands(t);
+    t->cands = malloc(sizeof *t->cands);
+    if (!t->cands) {
+        resolve_job_free(job);
+        refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_TS_CONNECTFAILED, "out of memory");
+        return;
+    }
     for (unsigned i = 0; i < job->n && t->ncand < TUN_MAX_CANDIDATES; i++)
         add_candidates(t, job, i, &sb.s, &denied, rap, sizeof rap);
     if (!t->ncand) {
@@ -502,7 +537,7 @@ static void finish_channel_create(struct tunnel *t, struct resolve_job *job)
     if (gw_event_wanted(t->gw, 300)) {
         struct event_line e;
         ev_common(&e, 300, t);
-        ev_str(&e, "Resource", t->cand_name[0]);
+        ev_str(&e, "Resource", t->cands->name[0]);
         ev_str(&e, "Policy", rap);
         ev_end(&e);
     }
@@ -589,7 +624,8 @@ static void on_tunnel_create(struct tunnel *t, const struct tsgu_tunnel_create *
 static void on_tunnel_auth(struct tunnel *t, const struct tsgu_tunnel_auth *ta)
 {
     struct gateway *gw = t->gw;
-    str_copy(t->client_name, ta->client_name, sizeof t->client_name);
+    free(t->client_name);
+    t->client_name = strdup(ta->client_name);
     struct subject_buf sb;
     make_subject(t, &sb);
     if (!t->cfg)
@@ -608,7 +644,7 @@ static void on_tunnel_auth(struct tunnel *t, const struct tsgu_tunnel_auth *ta)
         ev_str(&e, "AuthType", "NTLM");
         ev_str(&e, "ConnectionProtocol", "HTTP");
         ev_str(&e, "Policy", cap->name);
-        ev_str(&e, "ClientName", t->client_name);
+        ev_str(&e, "ClientName", t->client_name ? t->client_name : "");
         ev_end(&e);
     }
     uint32_t idle_min = cap->idle_timeout_s ? (cap->idle_timeout_s + 59) / 60 : 0;
@@ -932,7 +968,7 @@ void tunnel_tick(struct tunnel *t, uint64_t now)
             return;
         case TUN_CONNECTING:
             log_info("tunnel %llu: connect to %s timed out", (unsigned long long)t->id,
-                     t->cand_name[t->cur_cand]);
+                     t->cands->name[t->cur_cand]);
             close_target(t);
             t->cur_cand++;
             try_next_candidate(t);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The longest user / resource name an entry points to, NUL included (for callers' buffers). */
 #define REG_USER_MAX 256
 #define REG_RESOURCE_MAX 256
 
@@ -18,13 +19,15 @@ enum reg_transport { REG_TRANSPORT_RPC = 0, REG_TRANSPORT_HTTP = 1, REG_TRANSPOR
 struct reg_entry {
     uint64_t tunnel_id;
     uint32_t channel_id;
-    char user[REG_USER_MAX];      /* DOMAIN\user as stored */
-    char full_name[REG_USER_MAX]; /* display name, may be empty */
+    /* The strings belong to the entry's owner (the tunnel's shared identity and its target
+     * name) and live as long as the entry is indexed. */
+    const char *user;      /* DOMAIN\user as stored */
+    const char *full_name; /* display name, may be empty */
     char client_addr[64];
     uint64_t connected_us;     /* wall clock, microseconds since the epoch */
     uint64_t connected_ms;     /* monotonic */
     uint64_t last_activity_ms; /* monotonic; any payload either way */
-    char resource[REG_RESOURCE_MAX];
+    const char *resource;      /* the target name as asked for, "" when no channel is open */
     uint16_t port;
     uint64_t bytes_to_client;   /* payload bytes gateway -> client */
     uint64_t bytes_from_client; /* payload bytes client -> gateway */

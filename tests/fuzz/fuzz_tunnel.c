@@ -113,8 +113,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c->gw = gw;
     conn_attach_fd(c, sv[0]);
     c->authed = true;
-    str_copy(c->who.account, "FUZZ\\user", sizeof c->who.account);
-    str_copy(c->who.groups, "Fuzzers", sizeof c->who.groups);
+    c->who = identity_new();
+    str_copy(c->who->account, "FUZZ\\user", sizeof c->who->account);
+    str_copy(c->who->groups, "Fuzzers", sizeof c->who->groups);
     str_copy(c->peer_str, "127.0.0.1", sizeof c->peer_str);
     c->in.cap_limit = 1u << 20;
     gw->conns = c;

@@ -17,12 +17,19 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
+/* An entry's user name points to storage its owner keeps (a tunnel's shared identity): here a
+ * pool that outlives every test's entries (reused round-robin, larger than any one test). */
+static char name_pool[16384][64];
+static size_t name_next;
+
 static void set_entry(struct reg_entry *e, uint64_t tunnel, uint32_t channel, const char *user)
 {
     memset(e, 0, sizeof *e);
     e->tunnel_id = tunnel;
     e->channel_id = channel;
-    snprintf(e->user, sizeof e->user, "%s", user);
+    char *n = name_pool[name_next++ % N(name_pool)];
+    snprintf(n, sizeof name_pool[0], "%s", user);
+    e->user = n;
 }
 
 struct visit {
