@@ -66,14 +66,31 @@ int buf_append_str(struct buf *b, const char *s)
 
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
+    /* One pass when the text fits in what the buffer can already take (the common case: a
+     * response head into a connection's output); vsnprintf writes a NUL after the text, so the
+     * room must hold one byte more, which a buffer at its cap_limit may not have. */
     va_list ap;
+    size_t room = b->p ? b->cap - b->end : 0;
+    if (room < 256 && buf_room(b) > 256 && buf_reserve(b, 256) == 0)
+        room = b->cap - b->end;
+    if (room > 1) {
+        va_start(ap, fmt);
+        int n = vsnprintf((char *)b->p + b->end, room, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return -EINVAL;
+        if ((size_t)n < room) {
+            if (b->cap_limit && buf_len(b) + (size_t)n > b->cap_limit)
+                return -ENOBUFS;
+            b->end += (size_t)n;
+            return 0;
+        }
+    }
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0)
         return -EINVAL;
-    /* vsnprintf writes a NUL after the text: format into a temporary when the buffer may not
-     * hold that extra byte (at its cap_limit) */
     char small[256];
     char *tmp = (size_t)n < sizeof small ? small : malloc((size_t)n + 1);
     if (!tmp)

@@ -150,8 +150,14 @@ size_t base64_encode(const uint8_t *in, size_t len, char *out, size_t outsz)
 
 static int b64val(char c)
 {
-    const char *p = c ? strchr(b64, c) : NULL;
-    return p ? (int)(p - b64) : -1;
+    /* arithmetic instead of a search through the alphabet (tokens are decoded per logon) */
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
 int base64_decode(const char *in, size_t len, uint8_t *out, size_t outsz)
