@@ -96,6 +96,10 @@ void conn_update_io(struct conn *c)
         return;
     uint32_t ev = 0;
     if (c->phase == CONN_TLS) {
+        /* while the key process signs, the interest stays as it was (the client waits for
+         * our answer, so nothing arrives; see conn_on_io): the answer resumes the handshake */
+        if (c->sign_pending)
+            return;
         ev = c->want_write_for_read ? EPOLLOUT : EPOLLIN;
     } else {
         if (conn_can_read(c) || c->want_read_for_write)
@@ -272,9 +276,10 @@ void conn_handshake(struct conn *c)
         conn_read(c);
         return;
     }
+    c->sign_pending = r == TLS_WANT_ASYNC;
     if (r == TLS_WANT_WRITE)
         c->want_write_for_read = true;
-    else if (r != TLS_WANT_READ) {
+    else if (r != TLS_WANT_READ && r != TLS_WANT_ASYNC) {
         char e[256];
         log_debug("TLS handshake with %s failed: %s", c->peer_str, tls_last_error(e, sizeof e));
         conn_close(c, "TLS handshake failed");
@@ -289,6 +294,15 @@ static void conn_on_io(struct io *io, uint32_t events)
     if (c->dead)
         return;
     if (c->phase == CONN_TLS) {
+        if (c->sign_pending) {
+            /* the handshake waits for the key process: a hang-up ends it, other input waits
+             * (without interest, so that it does not wake the loop again) */
+            if (events & (EPOLLHUP | EPOLLERR))
+                conn_close(c, "connection reset");
+            else
+                io_set(&c->gw->loop, &c->io, 0);
+            return;
+        }
         if (preauth_handshake_turn(c))
             conn_handshake(c);
         return;
@@ -781,6 +795,8 @@ static void on_accept(struct io *io, uint32_t events)
         c->proxied = L->proxied;
         if (!c->proxied)
             c->ssl = tls_accept_new(L->cim && gw->cim_tls.ctx ? &gw->cim_tls : &gw->tls, fd);
+        if (c->ssl)
+            tls_set_owner(c->ssl, c);
         c->in.cap_limit = (size_t)gw->cfg->lim.max_header_bytes + READ_CHUNK * 2;
         c->hp = calloc(1, sizeof *c->hp);
         c->logon = calloc(1, sizeof *c->logon);
@@ -970,6 +986,13 @@ void gw_run_ready(struct gateway *gw)
         c->in_ready_list = false;
         if (c->dead)
             continue;
+        if (c->phase == CONN_TLS) {
+            /* the key process answered: the handshake goes on */
+            c->sign_pending = false;
+            if (preauth_handshake_turn(c))
+                conn_handshake(c);
+            continue;
+        }
         if (c->tun && (c->phase == CONN_WS || c->phase == CONN_LEGACY_IN_BODY))
             tunnel_process(c->tun);
         if (!c->dead)
@@ -978,6 +1001,27 @@ void gw_run_ready(struct gateway *gw)
             conn_read(c);
         if (!c->dead)
             conn_update_io(c);
+    }
+}
+
+/* ---------- key process (asynchronous signing) ---------- */
+
+/* An answer for this handshake arrived: resume it after the current batch (only queues: it
+ * may be called from inside another handshake's step). */
+static void on_key_answer(SSL *ssl)
+{
+    struct conn *c = tls_owner(ssl);
+    if (c && !c->dead && c->phase == CONN_TLS)
+        conn_mark_ready(c);
+}
+
+static void on_key_io(struct io *io, uint32_t events)
+{
+    (void)events;
+    struct gateway *gw = (struct gateway *)((char *)io - offsetof(struct gateway, key_io));
+    if (keyproc_on_readable() < 0) {
+        log_error("the key process is gone: TLS handshakes fail from now on");
+        io_del(&gw->loop, &gw->key_io);
     }
 }
 
@@ -1155,8 +1199,16 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
         snprintf(err, errsz, "cannot start the resolver thread");
         return -1;
     }
-    if (gw->tls.key_isolated)
+    if (gw->tls.key_isolated) {
         log_info("private key held by the key process (pid %d)", (int)keyproc_pid());
+        keyproc_set_wake(on_key_answer);
+        gw->key_io.fd = keyproc_fd();
+        gw->key_io.cb = on_key_io;
+        if (gw->key_io.fd >= 0 && io_set(&gw->loop, &gw->key_io, EPOLLIN) < 0) {
+            snprintf(err, errsz, "cannot watch the key process");
+            return -1;
+        }
+    }
     if (cfg->run_user[0] && drop_privileges(gw, err, errsz) < 0)
         return -1;
     gw->next_tunnel_id = 1;

@@ -79,7 +79,8 @@ struct conn {
     uint64_t phase_start_ms;    /* accept, then TLS established (pre-auth deadlines) */
     bool counted_unauth;        /* holds a pre-auth slot (pa) */
     struct pa_entry pa;
-    bool hs_queued; /* waiting for a TLS handshake turn (preauth.c) */
+    bool hs_queued;    /* waiting for a TLS handshake turn (preauth.c) */
+    bool sign_pending; /* the TLS handshake waits for the key process's signature */
     struct conn *hs_next, *hs_prev;
     bool close_after_flush;
     bool want_read_for_write; /* SSL_write asked for readability */
@@ -205,6 +206,7 @@ struct gateway {
     uint64_t stop_deadline_ms;
     int sigfd;
     struct io sig_io;
+    struct io key_io; /* the key process's answers (asynchronous signing) */
 };
 
 /* gateway.c */

@@ -17,4 +17,28 @@ void keyproc_stop(void);
 /* The key process's pid, or -1. */
 pid_t keyproc_pid(void);
 
+/* Asynchronous signing (keyproc.c, tls.c). A handshake step that needs the private key pauses
+ * (tls_handshake returns TLS_WANT_ASYNC) until the key process answers. */
+typedef struct ssl_st SSL;
+
+/* The descriptor to watch for readability (the key process's answers), or -1. */
+int keyproc_fd(void);
+
+/* Called with each handshake whose answer arrived: it may resume (call tls_handshake again).
+ * Called from keyproc_on_readable() and from a blocking operation, so it should only queue. */
+void keyproc_set_wake(void (*wake)(SSL *ssl));
+
+/* The handshake about to run a step (tls.c sets it around SSL_do_handshake). */
+void keyproc_set_current(SSL *ssl);
+
+/* Reads the answers waiting. 1 or 0: fine; -1: the key process is gone (every request in
+ * flight failed and was woken; keyproc_fd() is -1 from now on). */
+int keyproc_on_readable(void);
+
+/* The handshake ssl is going away: its request in flight, if any, fails when it resumes. */
+void keyproc_cancel(SSL *ssl);
+
+/* Requests in flight (tests, metrics). */
+unsigned keyproc_pending(void);
+
 #endif

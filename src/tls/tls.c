@@ -115,11 +115,34 @@ SSL *tls_accept_new(struct tls_ctx *t, int fd)
         return NULL;
     }
     SSL_set_accept_state(s);
+    if (t->key_isolated)
+        SSL_set_mode(s, SSL_MODE_ASYNC); /* the signature does not stall the loop (keyproc.c) */
     return s;
+}
+
+void tls_set_owner(SSL *s, void *owner)
+{
+    SSL_set_app_data(s, owner);
+}
+
+void *tls_owner(SSL *s)
+{
+    return SSL_get_app_data(s);
 }
 
 void tls_conn_free(SSL *s)
 {
+    if (!s)
+        return;
+    if (SSL_waiting_for_async(s)) {
+        /* its handshake is paused for a signature: resume it so that it fails and its job
+         * ends (a paused job would outlive the SSL) */
+        keyproc_cancel(s);
+        keyproc_set_current(s);
+        SSL_do_handshake(s);
+        keyproc_set_current(NULL);
+        ERR_clear_error();
+    }
     SSL_free(s);
 }
 
@@ -131,6 +154,8 @@ static int map_err(SSL *s, int r)
         return TLS_WANT_READ;
     case SSL_ERROR_WANT_WRITE:
         return TLS_WANT_WRITE;
+    case SSL_ERROR_WANT_ASYNC:
+        return TLS_WANT_ASYNC;
     case SSL_ERROR_ZERO_RETURN:
         return TLS_EOF;
     case SSL_ERROR_SYSCALL:
@@ -153,9 +178,13 @@ static int map_err(SSL *s, int r)
 int tls_handshake(SSL *s)
 {
     errno = 0;
+    keyproc_set_current(s);
     int r = SSL_do_handshake(s);
-    if (r == 1)
+    keyproc_set_current(NULL);
+    if (r == 1) {
+        SSL_clear_mode(s, SSL_MODE_ASYNC); /* only the handshake signs */
         return 1;
+    }
     int m = map_err(s, r);
     return m == TLS_EOF ? TLS_ERR : m;
 }

@@ -28,14 +28,20 @@ void tls_ctx_free(struct tls_ctx *t);
 /* Wraps an accepted, non-blocking socket. NULL on failure. */
 SSL *tls_accept_new(struct tls_ctx *t, int fd);
 void tls_conn_free(SSL *s);
+/* The application object of a connection (the wake callback of keyproc.h maps SSL to it). */
+void tls_set_owner(SSL *s, void *owner);
+void *tls_owner(SSL *s);
 
 /* I/O results: > 0 bytes; TLS_EOF (peer closed); TLS_ERR; TLS_WANT_READ / TLS_WANT_WRITE. */
 #define TLS_EOF 0
 #define TLS_ERR (-1)
 #define TLS_WANT_READ (-2)
 #define TLS_WANT_WRITE (-3)
+/* The handshake waits for the key process (keyproc.h): call tls_handshake again once
+ * keyproc's wake callback named this SSL. */
+#define TLS_WANT_ASYNC (-4)
 
-/* 1 when established, or one of the negative results above. */
+/* 1 when established, or one of the negative results above (TLS_WANT_ASYNC included). */
 int tls_handshake(SSL *s);
 /* The NTLM channel-binding values of the first certificate in a PEM file (the front proxy's
  * certificate, when a proxy terminates TLS). 0 or -1 with err. */
