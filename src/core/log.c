@@ -1,5 +1,6 @@
 #include "core/log.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,27 @@ static void stamp(char *out, size_t n)
     stamp_us(out, n, realtime_us());
 }
 
+/* getpid() once, not a system call per line; a forked child asks again. */
+static pid_t cached_pid;
+
+static void forget_pid(void)
+{
+    cached_pid = 0;
+}
+
+static pid_t log_pid(void)
+{
+    if (!cached_pid) {
+        static bool hooked;
+        if (!hooked) {
+            pthread_atfork(NULL, NULL, forget_pid);
+            hooked = true;
+        }
+        cached_pid = getpid();
+    }
+    return cached_pid;
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
     static const char *names[] = {"error", "warning", "info", "debug"};
@@ -62,7 +84,7 @@ void log_msg(int level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     char line[2200];
-    snprintf(line, sizeof line, "%s tsgwd[%d]: %s: %s", ts, (int)getpid(), names[level & 3], msg);
+    snprintf(line, sizeof line, "%s tsgwd[%d]: %s: %s", ts, (int)log_pid(), names[level & 3], msg);
     sink_msg(level, line, msg);
 }
 
@@ -72,9 +94,27 @@ void ev_begin(struct event_line *e, int id)
     e->id = id;
     e->time_us = realtime_us();
     stamp_us(e->time, sizeof e->time, e->time_us);
-    buf_printf(&e->b, "%s tsgwd[%d]: ", e->time, (int)getpid());
+    buf_printf(&e->b, "%s tsgwd[%d]: ", e->time, (int)log_pid());
     e->msg_off = buf_len(&e->b);
     buf_printf(&e->b, "EVENT %d", id);
+}
+
+/* Appends value with control characters as '?' (and '"' and '\\' escaped when quoted), in one
+ * reservation rather than a call per character (events are written on every tunnel setup). */
+static void put_clean(struct buf *b, const char *value, bool quoted)
+{
+    size_t n = strlen(value);
+    if (buf_reserve(b, quoted ? 2 * n : n) < 0)
+        return;
+    uint8_t *o = buf_tail(b), *start = o;
+    for (const char *p = value; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (quoted && (c == '"' || c == '\\'))
+            *o++ = '\\';
+        /* control characters never reach the log as such */
+        *o++ = c < 0x20 || c == 0x7f ? '?' : c;
+    }
+    buf_commit(b, (size_t)(o - start));
 }
 
 static void kv_put(struct event_line *e, const char *key, const char *value, bool number)
@@ -85,10 +125,7 @@ static void kv_put(struct event_line *e, const char *key, const char *value, boo
         e->number_mask |= 1u << e->nfields;
     e->nfields++;
     buf_append(&e->kv, key, strlen(key) + 1);
-    for (const char *p = value; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        buf_put_u8(&e->kv, c < 0x20 || c == 0x7f ? '?' : c);
-    }
+    put_clean(&e->kv, value, false);
     buf_put_u8(&e->kv, 0);
 }
 
@@ -97,13 +134,7 @@ void ev_str(struct event_line *e, const char *key, const char *value)
     if (!value)
         value = "";
     buf_printf(&e->b, " %s=\"", key);
-    for (const char *p = value; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\')
-            buf_put_u8(&e->b, '\\');
-        /* control characters never reach the log as such */
-        buf_put_u8(&e->b, c < 0x20 || c == 0x7f ? '?' : c);
-    }
+    put_clean(&e->b, value, true);
     buf_put_u8(&e->b, '"');
     kv_put(e, key, value, false);
 }
