@@ -8,6 +8,11 @@
 #   scripts/profile.sh callgrind [N]  tsgwd (and key process) under valgrind --tool=callgrind:
 #                                     instructions per setup (counters zeroed after start-up),
 #                                     N setups (default 300), top functions (inclusive and self)
+#   scripts/profile.sh perf [N]       perf record -e cpu-clock (sampling; hardware counters are not
+#                                     needed) on tsgwd and the key process during N setups (default
+#                                     3000): top symbols, user and kernel, and the split by DSO
+#   scripts/profile.sh strace [N]     system calls per setup (strace -c on tsgwd, its threads and
+#                                     the key process; N setups, default 300)
 #   scripts/profile.sh mem [N]        N idle tunnels (default 2000): RSS per tunnel, and heap
 #                                     bytes in use per tunnel from glibc's malloc_stats (gdb)
 #   scripts/profile.sh massif [N]     N idle tunnels (default 300) under valgrind --tool=massif:
@@ -28,6 +33,8 @@ unset https_proxy http_proxy HTTPS_PROXY HTTP_PROXY
 case $MODE in
 cpu) N=${N:-2000} ;;
 callgrind) N=${N:-300} ;;
+strace) N=${N:-300} ;;
+perf) N=${N:-3000} ;;
 mem) N=${N:-2000} ;;
 massif) N=${N:-300} ;;
 *) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
@@ -155,6 +162,73 @@ print("%-22s %5d ok  %.3f ms server CPU each  (%s)" % (sys.argv[5], ok, (c1-c0)/
     }
     run "tunnel setup (ws)" "${TSGW_ARGS[@]}" --user alice --mode ws
     run "bare TLS handshake" --mode tls-only --gateway "127.0.0.1:$GPORT"
+    if command -v haproxy >/dev/null; then
+        # the floor, as in scripts/bench.sh: HAProxy 2.6 terminating TLS with the same key
+        HPORT=$(free_port)
+        cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/combined.pem"
+        printf 'global\n    maxconn 2000\n    nbthread 1\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 1h\n    timeout server 1h\nfrontend f\n    bind 127.0.0.1:%s ssl crt %s\n    default_backend b\nbackend b\n    server t 127.0.0.1:%s\n' \
+            "$HPORT" "$WORK/combined.pem" "$SPORT" >"$WORK/haproxy.cfg"
+        haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
+        HAP_PID=$!
+        PIDS+=("$HAP_PID")
+        for i in $(seq 1 50); do
+            ss -ltnH "( sport = :$HPORT )" 2>/dev/null | grep -q LISTEN && break
+            sleep 0.1
+        done
+        gw_pids() { echo "$HAP_PID"; }
+        "$LOAD" --mode tls-only --gateway "127.0.0.1:$HPORT" --setups 20 --concurrency 4 >/dev/null
+        run "HAProxy TLS handshake" --mode tls-only --gateway "127.0.0.1:$HPORT"
+    fi
+    ;;
+perf)
+    prec() { # prec NAME ARGS...: perf record during N operations; per-DSO microseconds each
+        local name=$1 r
+        shift
+        perf record -e cpu-clock -F 20000 -o "$WORK/$name.data" -p "$(gw_pids | tr ' ' ',')" >/dev/null 2>&1 &
+        PERF_PID=$!
+        sleep 1
+        r=$("$LOAD" "$@" --setups "$N" --concurrency "$CONC" --timeout 900 | tail -n1)
+        say "$name: $r"
+        kill -INT "$PERF_PID"
+        wait "$PERF_PID" 2>/dev/null
+        echo "-- $name: CPU by DSO, microseconds per operation (50 us per sample)"
+        perf report -i "$WORK/$name.data" --stdio --sort dso -F overhead,sample,dso 2>/dev/null |
+            awk -v n="$N" '!/^#/ && NF >= 3 {printf "  %-22s %7.1f us  (%s)\n", $3, $2 * 50 / n, $1}' | head -8
+    }
+    prec setup "${TSGW_ARGS[@]}" --user alice --mode ws
+    prec handshake --mode tls-only --gateway "127.0.0.1:$GPORT"
+    echo "-- kernel: top symbols, microseconds per operation (setup / bare handshake)"
+    for name in setup handshake; do
+        perf report -i "$WORK/$name.data" --stdio --dsos '[kernel.kallsyms]' --sort sym -F sample,sym 2>/dev/null |
+            awk -v n="$N" '!/^#/ && NF >= 3 {s=$1; $1=""; $2=""; printf "%.1f\t%s\n", s * 50 / n, $0}' >"$WORK/$name.ksym"
+    done
+    python3 - "$WORK/setup.ksym" "$WORK/handshake.ksym" <<'PY'
+import sys
+def load(p):
+    d = {}
+    for l in open(p):
+        v, k = l.rstrip("\n").split("\t", 1)
+        d[k.strip()] = float(v)
+    return d
+a, b = load(sys.argv[1]), load(sys.argv[2])
+for k in sorted(a, key=lambda k: -(a[k] - b.get(k, 0)))[:25]:
+    print("  %6.1f %6.1f  %s" % (a[k], b.get(k, 0), k))
+PY
+    echo "-- setup: top symbols"
+    perf report -i "$WORK/setup.data" --stdio --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' |
+        grep -v 'libcrypto.so.3 *\[\.\] 0x' | head -40
+    ;;
+strace)
+    ST=()
+    for p in $(gw_pids); do ST+=(-p "$p"); done
+    strace -c -f -o "$WORK/strace.out" "${ST[@]}" 2>/dev/null &
+    ST_PID=$!
+    sleep 1
+    r=$("$LOAD" "${TSGW_ARGS[@]}" --user alice --mode ws --setups "$N" --concurrency "$CONC" --timeout 900 | tail -n1)
+    say "setups: $r"
+    kill -INT "$ST_PID"
+    wait "$ST_PID" 2>/dev/null
+    awk -v n="$N" 'NR<=2 || /^-/ {print; next} {c=$4; if ($5 ~ /^[0-9]+$/) e=$5; else e=0; printf "%s   (%.2f per setup)\n", $0, c/n}' "$WORK/strace.out"
     ;;
 callgrind)
     for p in $(gw_pids); do callgrind_control -z "$p" >/dev/null 2>&1; done
