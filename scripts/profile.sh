@@ -95,7 +95,7 @@ PASSWORD=Prof-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 printf '%s\n' "$PASSWORD" | "$TSGWCTL" user add --users-file "$WORK/users" --groups 'RDG Users' \
     'CONTOSO\alice' >/dev/null || die "tsgwctl user add failed"
 NTHASH=$(awk -F: '/^CONTOSO\\alice:/{print $2}' "$WORK/users")
-for i in $(seq 0 99); do printf 'CONTOSO\\u%d:%s:RDG Users:\n' "$i" "$NTHASH"; done >>"$WORK/users"
+for i in $(seq 0 $((${USERS:-100} - 1))); do printf 'CONTOSO\\u%d:%s:RDG Users:\n' "$i" "$NTHASH"; done >>"$WORK/users"
 
 "$SINK" --listen 127.0.0.1:0 >"$WORK/sink.log" 2>&1 &
 PIDS+=($!)
@@ -264,7 +264,7 @@ mem | massif)
         sleep 0.5
         H0=$(grep 'in use bytes' "$WORK/tsgwd.log" | tail -n1 | awk '{print $NF}')
     fi
-    "$LOAD" "${TSGW_ARGS[@]}" --users-prefix u --users 100 --idle --tunnels "$N" --concurrency 32 \
+    "$LOAD" "${TSGW_ARGS[@]}" --users-prefix u --users "${USERS:-100}" --idle --tunnels "$N" --concurrency 32 \
         >"$WORK/idle.out" 2>"$WORK/idle.err" &
     IDLE=$!
     PIDS+=("$IDLE")

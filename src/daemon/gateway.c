@@ -429,7 +429,11 @@ static void start_legacy_out(struct conn *c)
         http_error(c, 503, "tunnel limit reached");
         return;
     }
-    str_copy(t->conn_id, c->conn_id, sizeof t->conn_id);
+    t->conn_id = strdup(c->conn_id);
+    if (!t->conn_id) {
+        tunnel_close(t, "out of memory");
+        return;
+    }
     t->state = TUN_WAIT_IN;
     t->deadline_ms = now_ms() + gw->cfg->lim.pairing_ms;
     t->pair_next = gw->pairing;

@@ -122,9 +122,9 @@ struct tunnel {
     uint64_t id;
     int state;
     bool websocket;
-    struct conn *out; /* server -> client (the WebSocket connection in WebSocket mode) */
-    struct conn *in;  /* client -> server (legacy), == out in WebSocket mode */
-    char conn_id[80];
+    struct conn *out;  /* server -> client (the WebSocket connection in WebSocket mode) */
+    struct conn *in;   /* client -> server (legacy), == out in WebSocket mode */
+    char *conn_id;     /* legacy: RDG-Connection-Id for the pairing (allocated), else NULL */
     struct buf pkt_in; /* client -> server TSGU byte stream, not yet parsed */
     uint32_t client_caps, caps;
     bool counted;               /* counted against max-connections (after TUNNEL_CREATE) */
@@ -147,7 +147,7 @@ struct tunnel {
     uint32_t close_status;  /* CLOSE_CHANNEL status we sent */
     bool admin_closed;      /* ended by Disconnect / DisconnectUser / DisconnectProtocol */
     bool session_timed_out; /* ended by the CAP's session timeout (event 307) */
-    char end_reason[96];    /* why it ended, for the disconnect event */
+    char *end_reason;       /* why it ended, for the disconnect event (allocated), or NULL */
     struct reg_entry reg;   /* what Win32_TSGatewayConnection shows */
     bool dead;
     struct tunnel *next, *prev;

@@ -133,6 +133,16 @@ static void emit_scratch(struct tunnel *t)
 
 /* ---------- close ---------- */
 
+/* Why the tunnel or its channel ended (NULL or "": none), at most 95 bytes as it always was. */
+static void set_end_reason(struct tunnel *t, const char *why)
+{
+    if (why == t->end_reason)
+        return;
+    char *d = why && *why ? strndup(why, 95) : NULL;
+    free(t->end_reason);
+    t->end_reason = d;
+}
+
 /* The candidates are needed only while connecting. */
 static void drop_cands(struct tunnel *t)
 {
@@ -190,7 +200,7 @@ static void log_disconnect(struct tunnel *t)
     ev_u64(&e, "BytesTransfered", t->reg.bytes_to_client);
     ev_u64(&e, "SessionDuration", dur);
     ev_str(&e, "ConnectionProtocol", "HTTP");
-    if (t->end_reason[0])
+    if (t->end_reason)
         ev_str(&e, "Reason", t->end_reason);
     ev_end(&e);
 }
@@ -206,11 +216,11 @@ void tunnel_close(struct tunnel *t, const char *why)
         stats_channel_closed(t->admin_closed        ? 202
                              : t->session_timed_out ? 307
                                                     : 303,
-                             t->end_reason[0] ? t->end_reason : why, t->reg.bytes_from_client,
+                             t->end_reason ? t->end_reason : why, t->reg.bytes_from_client,
                              t->reg.bytes_to_client);
     if (t->reg.linked) {
-        if (!t->end_reason[0])
-            str_copy(t->end_reason, why, sizeof t->end_reason);
+        if (!t->end_reason)
+            set_end_reason(t, why);
         log_disconnect(t);
         reg_remove(&gw->reg, &t->reg);
     }
@@ -255,6 +265,8 @@ void tunnel_reap(struct tunnel *t)
     drop_cands(t);
     set_resource(t, NULL);
     free(t->client_name);
+    free(t->conn_id);
+    free(t->end_reason);
     identity_put(t->who);
     free(t);
 }
@@ -270,7 +282,7 @@ static void channel_end(struct tunnel *t, const char *why)
     if (t->target_connected)
         stats_channel_closed(303, why, t->reg.bytes_from_client, t->reg.bytes_to_client);
     if (t->reg.linked) {
-        str_copy(t->end_reason, why, sizeof t->end_reason);
+        set_end_reason(t, why);
         log_disconnect(t);
         reg_remove(&gw->reg, &t->reg);
     }
@@ -278,7 +290,7 @@ static void channel_end(struct tunnel *t, const char *why)
     buf_clear(&t->to_target);
     buf_shrink_if_empty(&t->to_target);
     t->target_connected = false;
-    t->end_reason[0] = 0;
+    set_end_reason(t, NULL);
     t->reg.channel_id = 0;
     set_resource(t, NULL);
     t->reg.port = 0;
@@ -299,7 +311,7 @@ void tunnel_begin_close(struct tunnel *t, uint32_t status, const char *why)
         return;
     }
     log_debug("tunnel %llu closing: %s", (unsigned long long)t->id, why);
-    str_copy(t->end_reason, why, sizeof t->end_reason);
+    set_end_reason(t, why);
     close_target(t);
     t->state = TUN_CLOSING;
     t->close_status = status;
@@ -781,7 +793,7 @@ static bool dispatch(struct tunnel *t, const struct tsgu_packet *p)
         if (st == TUN_CLOSING) {
             /* both sides closed: ours was an end of the tunnel (target gone, administrator,
              * timeout) */
-            tunnel_close(t, t->end_reason[0] ? t->end_reason : "client closed the channel");
+            tunnel_close(t, t->end_reason ? t->end_reason : "client closed the channel");
             return false;
         }
         if (st == TUN_OPEN)
