@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/async.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -115,7 +116,7 @@ SSL *tls_accept_new(struct tls_ctx *t, int fd)
         return NULL;
     }
     SSL_set_accept_state(s);
-    if (t->key_isolated)
+    if (t->key_isolated && ASYNC_is_capable())
         SSL_set_mode(s, SSL_MODE_ASYNC); /* the signature does not stall the loop (keyproc.c) */
     return s;
 }
