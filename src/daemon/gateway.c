@@ -805,7 +805,7 @@ static void on_accept(struct io *io, uint32_t events)
         c->hp = calloc(1, sizeof *c->hp);
         c->logon = calloc(1, sizeof *c->logon);
         c->who = identity_new();
-        if (!c->ssl || !c->hp || !c->logon || !c->who ||
+        if ((!c->ssl && !c->proxied) || !c->hp || !c->logon || !c->who ||
             http_parser_init(c->hp, &gw->http_lim) < 0) {
             if (c->ssl)
                 tls_conn_free(c->ssl);
