@@ -843,6 +843,7 @@ static void on_accept(struct io *io, uint32_t events)
 static void sweep(struct gateway *gw)
 {
     uint64_t now = now_ms();
+    keyproc_trim();
     for (struct conn *c = gw->conns; c; c = c->next) {
         if (!c->dead)
             preauth_sweep_conn(c, now);

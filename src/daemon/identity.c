@@ -10,12 +10,27 @@
 #include <string.h>
 
 struct identity_node {
-    struct logon_identity id; /* first: a node and its identity have the same address */
     uint32_t refs;
     uint32_t hash;
     bool shared; /* in the table (read-only from then on) */
+    size_t len;  /* bytes of id that count: up to the NUL of sids, the last field */
     struct identity_node *next;
+    struct logon_identity id; /* last: a shared node ends after the NUL of id.sids */
 };
+
+/* A shared node keeps the identity only up to the end of its last field's string (the SIDs of
+ * a directory account, empty for the others: 2 KB of the 3.6 KB), so the trim must stay after
+ * every other field. */
+_Static_assert(
+    offsetof(struct logon_identity, sids) + sizeof(((struct logon_identity *)0)->sids) ==
+        sizeof(struct logon_identity),
+    "sids must stay the last field of struct logon_identity (identity.c trims after it)");
+
+static size_t used_len(const struct logon_identity *id)
+{
+    size_t n = strnlen(id->sids, sizeof id->sids);
+    return n < sizeof id->sids ? offsetof(struct logon_identity, sids) + n + 1 : sizeof *id;
+}
 
 static struct {
     struct identity_node **b;
@@ -79,9 +94,10 @@ struct logon_identity *identity_share(struct logon_identity *id)
     if (n->shared)
         return id;
     n->hash = hash_account(id->account);
+    n->len = used_len(id);
     if (T.nbuckets) {
         for (struct identity_node *o = T.b[n->hash & (T.nbuckets - 1)]; o; o = o->next)
-            if (o->hash == n->hash && !memcmp(&o->id, id, sizeof *id)) {
+            if (o->hash == n->hash && o->len == n->len && !memcmp(&o->id, id, n->len)) {
                 o->refs++;
                 identity_put(id);
                 return &o->id;
@@ -91,6 +107,14 @@ struct logon_identity *identity_share(struct logon_identity *id)
         grow();
     if (!T.nbuckets)
         return id; /* no table (out of memory): stays private, still correct */
+    if (n->refs == 1 && n->len < sizeof n->id) {
+        /* only the owner knows this address yet: the shared copy can move */
+        struct identity_node *small = realloc(n, offsetof(struct identity_node, id) + n->len);
+        if (small) {
+            n = small;
+            id = &n->id;
+        }
+    }
     n->shared = true;
     n->next = T.b[n->hash & (T.nbuckets - 1)];
     T.b[n->hash & (T.nbuckets - 1)] = n;

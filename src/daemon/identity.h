@@ -4,7 +4,9 @@
  *
  * Life of one: identity_new() gives a private, writable identity that the logon fills in; once
  * the logon succeeded, identity_share() swaps it for the shared copy of an equal identity (or
- * makes it the shared copy). A shared identity is read-only. Single-threaded (the event loop). */
+ * makes it the shared copy). A shared identity is read-only, and it ends right after the NUL
+ * of its last field (sids): read its fields as strings, never copy the whole struct.
+ * Single-threaded (the event loop). */
 #ifndef TSGW_DAEMON_IDENTITY_H
 #define TSGW_DAEMON_IDENTITY_H
 

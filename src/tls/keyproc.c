@@ -60,6 +60,7 @@ static unsigned fifo_n;
 static SSL *kp_current;           /* the handshake step running (tls.c) */
 static void (*kp_wake)(SSL *ssl); /* an answer for ssl arrived */
 static bool kp_dead;              /* the key process is gone */
+static unsigned kp_paused; /* jobs paused in remote_op (waiting, or answered and not resumed) */
 
 static void child_loop(int fd, RSA *rsa)
 {
@@ -197,9 +198,11 @@ static int remote_op(uint32_t op, int flen, const unsigned char *from, unsigned 
         return -1;
     if (ssl) {
         /* pause the handshake until keyproc_on_readable() has the answer */
+        kp_paused++;
         while (!q->answered && !q->cancelled)
             if (ASYNC_pause_job() != 1)
                 break;
+        kp_paused--;
         if (!q->answered) {
             q->abandoned = true; /* freed when its answer arrives */
             return -1;
@@ -245,6 +248,14 @@ void keyproc_cancel(SSL *ssl)
     for (struct kp_req *q = fifo_head; q; q = q->next)
         if (q->ssl == ssl && !q->answered)
             q->cancelled = true;
+}
+
+void keyproc_trim(void)
+{
+    /* OpenSSL keeps every job's stack (32 KiB) in its pool for reuse: after a burst of
+     * handshakes, give them back once none is paused (never from inside a job) */
+    if (!kp_paused && !fifo_n && !ASYNC_get_current_job())
+        ASYNC_cleanup_thread();
 }
 
 unsigned keyproc_pending(void)

@@ -38,6 +38,9 @@ int keyproc_on_readable(void);
 /* The handshake ssl is going away: its request in flight, if any, fails when it resumes. */
 void keyproc_cancel(SSL *ssl);
 
+/* Frees the idle stacks of OpenSSL's job pool when no handshake waits (the periodic sweep). */
+void keyproc_trim(void);
+
 /* Requests in flight (tests, metrics). */
 unsigned keyproc_pending(void);
 

@@ -90,12 +90,43 @@ static void test_refs_and_private(void **state)
     assert_int_equal(identity_count(), 0);
 }
 
+/* A shared copy ends after its SIDs: every field still reads back whole, SIDs count. */
+static void test_trimmed_copy(void **state)
+{
+    (void)state;
+    struct logon_identity *p = make("AD\\dave", "Domain Users;RDG Users");
+    snprintf(p->full_name, sizeof p->full_name, "Dave D.");
+    snprintf(p->sids, sizeof p->sids, "S-1-5-21-1-2-3-1104;S-1-5-21-1-2-3-513");
+    struct logon_identity *a = identity_share(p);
+    assert_string_equal(a->account, "AD\\dave");
+    assert_string_equal(a->full_name, "Dave D.");
+    assert_string_equal(a->groups, "Domain Users;RDG Users");
+    assert_string_equal(a->method, "NTLM");
+    assert_string_equal(a->sids, "S-1-5-21-1-2-3-1104;S-1-5-21-1-2-3-513");
+    struct logon_identity *q = make("AD\\dave", "Domain Users;RDG Users");
+    snprintf(q->full_name, sizeof q->full_name, "Dave D.");
+    snprintf(q->sids, sizeof q->sids, "S-1-5-21-1-2-3-1104;S-1-5-21-1-2-3-513");
+    assert_ptr_equal(identity_share(q), a);
+    struct logon_identity *r = make("AD\\dave", "Domain Users;RDG Users");
+    snprintf(r->full_name, sizeof r->full_name, "Dave D.");
+    snprintf(r->sids, sizeof r->sids, "S-1-5-21-1-2-3-1104");
+    struct logon_identity *b = identity_share(r);
+    assert_ptr_not_equal(b, a);
+    assert_string_equal(b->sids, "S-1-5-21-1-2-3-1104");
+    assert_int_equal(identity_count(), 2);
+    identity_put(a);
+    identity_put(a);
+    identity_put(b);
+    assert_int_equal(identity_count(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equal_logons_share),
         cmocka_unit_test(test_different_logons_do_not_share),
         cmocka_unit_test(test_refs_and_private),
+        cmocka_unit_test(test_trimmed_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
