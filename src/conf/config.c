@@ -109,6 +109,7 @@ struct loader {
         SEC_METRICS,
         SEC_KDC_PROXY,
         SEC_FARM,
+        SEC_WEB,
         SEC_CAP,
         SEC_RAP,
         SEC_GROUP,
@@ -163,6 +164,8 @@ void config_defaults(struct gw_config *c)
     c->key_isolation = true;
     str_copy(c->cim_admin_group, "BUILTIN\\Administrators", sizeof c->cim_admin_group);
     c->cim_max_body = 1u << 20;
+    c->web_idle_ms = 15 * 60000;
+    c->web_lifetime_ms = 8 * 3600000;
     str_copy(c->farm_node, host, sizeof c->farm_node);
     c->farm_ttl_ms = 10000;
     c->farm_refresh_ms = 5000;
@@ -669,6 +672,29 @@ static void kv_farm(struct loader *L, const char *k, const char *v)
     }
 }
 
+static void kv_web(struct loader *L, const char *k, const char *v)
+{
+    struct gw_config *c = L->cfg;
+    if (!strcmp(k, "listen")) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        if (parse_hostport(v, &ss, &sl) < 0)
+            err(L, "listen: '%s' is not ADDRESS:PORT (numeric, e.g. 127.0.0.1:5989)", v);
+        else
+            set_str(L, c->web_listen, sizeof c->web_listen, v);
+    } else if (!strcmp(k, "session-idle-timeout")) {
+        set_dur(L, &c->web_idle_ms, v, 60000);
+        if (c->web_idle_ms < 1000)
+            err(L, "session-idle-timeout must be at least 1s");
+    } else if (!strcmp(k, "session-lifetime")) {
+        set_dur(L, &c->web_lifetime_ms, v, 60000);
+        if (c->web_lifetime_ms < 1000)
+            err(L, "session-lifetime must be at least 1s");
+    } else {
+        err(L, "unknown key '%s' in [web]", k);
+    }
+}
+
 static void kv_cap(struct loader *L, const char *k, const char *v)
 {
     struct policy_cap *cap = L->obj;
@@ -847,6 +873,8 @@ static void start_section(struct loader *L, char *name)
             L->sec = SEC_KDC_PROXY;
         else if (!strcmp(name, "farm"))
             L->sec = SEC_FARM;
+        else if (!strcmp(name, "web"))
+            L->sec = SEC_WEB;
         else {
             err(L, "unknown section [%s]", name);
             L->sec = SEC_UNKNOWN;
@@ -1011,6 +1039,9 @@ static void parse_text(struct loader *L, const char *text, size_t len)
         case SEC_FARM:
             kv_farm(L, k, v);
             break;
+        case SEC_WEB:
+            kv_web(L, k, v);
+            break;
         case SEC_CAP:
             kv_cap(L, k, v);
             break;
@@ -1052,6 +1083,9 @@ static void validate(struct loader *L)
         str_copy(c->cim_certificate, c->certificate, sizeof c->cim_certificate);
     if (c->cim_listen[0] && !c->cim_private_key[0])
         str_copy(c->cim_private_key, c->private_key, sizeof c->cim_private_key);
+    for (unsigned i = 0; i < c->nlisten && c->web_listen[0]; i++)
+        if (!strcmp(c->listen[i], c->web_listen))
+            err(L, "[web] listen must differ from the [gateway] listen addresses");
     struct policy *p = &c->policy;
     for (size_t i = 0; i < p->nraps; i++) {
         const struct policy_rap *r = &p->raps[i];

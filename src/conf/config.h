@@ -128,6 +128,10 @@ struct gw_config {
     uint32_t farm_ttl_ms;      /* a node's entries vanish this long after its last heartbeat */
     uint32_t farm_refresh_ms;  /* counters are rewritten at most this often */
     uint32_t farm_timeout_ms;  /* farm-wide calls wait this long for the other nodes */
+    /* [web] (the console, docs/console.md; admin rule: cim_admin_group) */
+    char web_listen[128]; /* "" = no console; may equal cim_listen (one listener for both) */
+    uint32_t web_idle_ms;
+    uint32_t web_lifetime_ms;
     /* [settings] */
     uint32_t max_connections; /* 0 = unlimited */
     char admin_message[1024];

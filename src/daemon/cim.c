@@ -112,6 +112,16 @@ static bool group_matches(const char *want, const char *have)
     return false;
 }
 
+static int entry_is_admin(struct gateway *gw, const struct user_entry *u)
+{
+    char groups[USERS_GROUPS_MAX], *save = NULL;
+    str_copy(groups, u->groups, sizeof groups);
+    for (char *g = strtok_r(groups, ";", &save); g; g = strtok_r(NULL, ";", &save))
+        if (group_matches(gw->cfg->cim_admin_group, str_trim(g)))
+            return 1;
+    return 0;
+}
+
 /* Returns 1 for an administrator, 0 for a valid non-administrator, -1 for bad credentials. */
 static int basic_auth(struct conn *c, const char *authz, char *who, size_t whosz)
 {
@@ -132,7 +142,14 @@ static int basic_auth(struct conn *c, const char *authz, char *who, size_t whosz
     if (!colon || memchr(raw, 0, (size_t)n))
         return -1;
     *colon = 0;
-    const char *account = (const char *)raw, *password = colon + 1;
+    int r = mgmt_check_account(gw, (const char *)raw, colon + 1, who, whosz);
+    OPENSSL_cleanse(raw, sizeof raw);
+    return r;
+}
+
+int mgmt_check_account(struct gateway *gw, const char *account, const char *password, char *who,
+                       size_t whosz)
+{
     str_copy(who, account, whosz);
     char dom[USERS_DOMAIN_MAX], user[USERS_NAME_MAX];
     users_reload_if_changed(gw);
@@ -143,17 +160,21 @@ static int basic_auth(struct conn *c, const char *authz, char *who, size_t whosz
     int bad = ntlm_nt_hash(password, h) < 0;
     /* compare against something even for an unknown account, so timing says nothing */
     bad |= CRYPTO_memcmp(h, u ? u->nthash : zero, 16) != 0;
-    OPENSSL_cleanse(raw, sizeof raw);
     OPENSSL_cleanse(h, sizeof h);
     if (!u || bad)
         return -1;
     snprintf(who, whosz, "%s\\%s", u->domain, u->name);
-    char groups[USERS_GROUPS_MAX], *save = NULL;
-    str_copy(groups, u->groups, sizeof groups);
-    for (char *g = strtok_r(groups, ";", &save); g; g = strtok_r(NULL, ";", &save))
-        if (group_matches(gw->cfg->cim_admin_group, str_trim(g)))
-            return 1;
-    return 0;
+    return entry_is_admin(gw, u);
+}
+
+int mgmt_account_is_admin(struct gateway *gw, const char *account)
+{
+    char dom[USERS_DOMAIN_MAX], user[USERS_NAME_MAX];
+    users_reload_if_changed(gw);
+    if (user_split_account(account, dom, sizeof dom, user, sizeof user) < 0)
+        return -1;
+    const struct user_entry *u = user_store_find(&gw->users, dom, user);
+    return u ? entry_is_admin(gw, u) : -1;
 }
 
 /* ---------- request handling ---------- */

@@ -526,6 +526,10 @@ static void handle_request(struct conn *c)
         return;
     }
     log_debug("%s %s from %s", req->method, req->target, c->peer_str);
+    if (c->web) {
+        web_on_request(c); /* also hands /cimom to CIM-XML on a shared listener */
+        return;
+    }
     if (c->cim) {
         cim_on_request(c);
         return;
@@ -744,6 +748,9 @@ void conn_process(struct conn *c)
         case CONN_KDC_BODY:
             kdcproxy_on_body(c);
             return;
+        case CONN_WEB_BODY:
+            web_on_body(c);
+            return;
         case CONN_LEGACY_OUT:
             /* FreeRDP never writes on OUT after the request; anything else is dropped */
             buf_clear(&c->in);
@@ -796,6 +803,7 @@ static void on_accept(struct io *io, uint32_t events)
         str_copy(c->peer_str, addr, sizeof c->peer_str);
         str_copy(c->addr_key, key, sizeof c->addr_key);
         c->cim = L->cim;
+        c->web = L->web;
         c->proxied = L->proxied;
         if (!c->proxied)
             c->ssl = tls_accept_new(L->cim && gw->cim_tls.ctx ? &gw->cim_tls : &gw->tls, fd);
@@ -857,6 +865,8 @@ static void sweep(struct gateway *gw)
             conn_close(c, "TLS handshake timeout");
         } else if (c->phase == CONN_PROXY) {
             conn_close(c, "PROXY header timeout");
+        } else if (c->web && (c->phase == CONN_HTTP || c->phase == CONN_WEB_BODY)) {
+            conn_close(c, "idle console connection"); /* keep-alive or slow request */
         } else if ((c->phase == CONN_HTTP && !c->tun) || c->phase == CONN_CIM_BODY ||
                    (c->phase == CONN_KDC_BODY && !c->kdc)) {
             log_info("closing %s: authentication not completed in time", c->peer_str);
@@ -946,9 +956,9 @@ static void gw_reload(struct gateway *gw)
         return;
     }
     buf_free(&errors);
-    bool same_listen = n->nlisten == gw->cfg->nlisten &&
-                       !memcmp(n->listen, gw->cfg->listen, sizeof n->listen) &&
-                       !strcmp(n->cim_listen, gw->cfg->cim_listen);
+    bool same_listen =
+        n->nlisten == gw->cfg->nlisten && !memcmp(n->listen, gw->cfg->listen, sizeof n->listen) &&
+        !strcmp(n->cim_listen, gw->cfg->cim_listen) && !strcmp(n->web_listen, gw->cfg->web_listen);
     if (!same_listen || strcmp(n->certificate, gw->cfg->certificate) ||
         strcmp(n->admin_socket, gw->cfg->admin_socket))
         log_warn("SIGHUP: listen addresses, certificates and the admin socket change only at "
@@ -957,6 +967,7 @@ static void gw_reload(struct gateway *gw)
     memcpy(n->listen, gw->cfg->listen, sizeof n->listen);
     n->nlisten = gw->cfg->nlisten;
     str_copy(n->cim_listen, gw->cfg->cim_listen, sizeof n->cim_listen);
+    str_copy(n->web_listen, gw->cfg->web_listen, sizeof n->web_listen);
     str_copy(n->admin_socket, gw->cfg->admin_socket, sizeof n->admin_socket);
     config_put(gw->cfg);
     gw->cfg = n;
@@ -1188,6 +1199,18 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
         if (listen_on(gw, cfg->cim_listen, true, err, errsz) < 0)
             return -1;
     }
+    if (cfg->web_listen[0]) {
+        /* the console shares the CIM listener when they name the same address */
+        if (strcmp(cfg->web_listen, cfg->cim_listen) &&
+            listen_on(gw, cfg->web_listen, false, err, errsz) < 0)
+            return -1;
+        gw->listeners[gw->nlisteners - 1].web = true;
+        if (web_init(gw) < 0) {
+            snprintf(err, errsz, "out of memory");
+            return -1;
+        }
+        log_info("web console on https://%s/console/", cfg->web_listen);
+    }
     if (cfg->backend_listen[0]) {
         if (listen_on(gw, cfg->backend_listen, false, err, errsz) < 0)
             return -1;
@@ -1229,6 +1252,7 @@ void gw_free(struct gateway *gw)
     farm_free(gw);
     admin_free(gw);
     logon_limit_free(gw);
+    web_free(gw);
     preauth_free(gw);
     for (unsigned i = 0; i < gw->nlisteners; i++)
         if (gw->listeners[i].io.fd >= 0)

@@ -43,6 +43,7 @@ enum conn_phase {
     CONN_CIM_BODY,       /* CIM-XML endpoint: reading a POST body */
     CONN_KDC_BODY,       /* POST /KdcProxy: reading the body, then relaying (kdc set) */
     CONN_PROXY,          /* backend-listen: waiting for the PROXY v2 header */
+    CONN_WEB_BODY,       /* web console: reading a POST body */
     CONN_DEAD,
 };
 
@@ -69,7 +70,8 @@ struct conn {
     struct kdc_relay *kdc; /* kdcproxy.c: a KDC exchange in flight */
     bool cim;              /* accepted on the CIM-XML listener */
     bool proxied;          /* accepted on backend-listen: plain, client address from PROXY v2 */
-    size_t body_need;      /* CONN_CIM_BODY: bytes of body expected */
+    bool web;              /* accepted on the web console's listener (may also be cim) */
+    size_t body_need;      /* CONN_CIM_BODY, CONN_WEB_BODY: bytes of body expected */
     uint64_t farm_op;      /* CIM-XML: farm-wide call in progress (daemon/farm.h), 0 = none */
     bool farm_done;        /* CIM-XML: its result is in farm_ret; the request is answered again */
     uint32_t farm_ret;
@@ -160,6 +162,7 @@ struct listener {
     struct gateway *gw;
     bool cim;
     bool proxied; /* backend-listen */
+    bool web;
     char addr[128];
 };
 
@@ -206,7 +209,8 @@ struct gateway {
     uint64_t stop_deadline_ms;
     int sigfd;
     struct io sig_io;
-    struct io key_io; /* the key process's answers (asynchronous signing) */
+    struct io key_io;      /* the key process's answers (asynchronous signing) */
+    struct web_state *web; /* the console (web.c); NULL without [web] listen */
 };
 
 /* gateway.c */
@@ -245,6 +249,19 @@ void conn_send_simple(struct conn *c, int status, const char *reason, const char
 /* cim.c */
 void cim_on_request(struct conn *c);
 void cim_on_body(struct conn *c);
+/* Checks an account and password against the credential store and the CIM admin-group: 1 for an
+ * administrator, 0 for a valid non-administrator, -1 for bad credentials. who gets the account
+ * as stored (or as given when unknown). Shared by CIM-XML and the web console. */
+int mgmt_check_account(struct gateway *gw, const char *account, const char *password, char *who,
+                       size_t whosz);
+/* 1 when account (DOMAIN\user) is still an administrator, 0 when not, -1 when unknown. */
+int mgmt_account_is_admin(struct gateway *gw, const char *account);
+
+/* web.c: the web console under /console/ (docs/console.md) */
+int web_init(struct gateway *gw);
+void web_free(struct gateway *gw);
+void web_on_request(struct conn *c);
+void web_on_body(struct conn *c);
 
 /* tunnel.c */
 struct tunnel *tunnel_new(struct gateway *gw, struct conn *out, bool websocket);

@@ -1008,6 +1008,37 @@ static const struct dur_case dur_cases[] = {
     {"abc", 1000, -EINVAL, 0},
 };
 
+/* [web]: the console's listener and session times (issue 14). */
+static void test_web_section(void **state)
+{
+    (void)state;
+    struct loaded l;
+    load(&l, HEAD "[web]\nlisten = 127.0.0.1:5989\nsession-idle-timeout = 30s\n"
+                  "session-lifetime = 2h\n");
+    assert_int_equal(l.n, 0);
+    assert_string_equal(l.cfg->web_listen, "127.0.0.1:5989");
+    assert_int_equal(l.cfg->web_idle_ms, 30000);
+    assert_int_equal(l.cfg->web_lifetime_ms, 2 * 3600000);
+    unload(&l);
+    load(&l, HEAD);
+    assert_string_equal(l.cfg->web_listen, "");
+    assert_int_equal(l.cfg->web_idle_ms, 15 * 60000);
+    assert_int_equal(l.cfg->web_lifetime_ms, 8 * 3600000);
+    unload(&l);
+    /* minutes by default; bad values, unknown keys and the gateway's own address refused */
+    load(&l, HEAD "[web]\nsession-idle-timeout = 5\n");
+    assert_int_equal(l.cfg->web_idle_ms, 5 * 60000);
+    unload(&l);
+    load(&l, HEAD "[web]\nlisten = localhost\nsession-lifetime = 0\ncolour = blue\n"
+                  "listen = 127.0.0.1:8443\n");
+    assert_int_equal(l.n, 4);
+    assert_non_null(strstr(l.text, "t.conf:8: listen: 'localhost' is not ADDRESS:PORT"));
+    assert_non_null(strstr(l.text, "t.conf:9: session-lifetime must be at least 1s"));
+    assert_non_null(strstr(l.text, "t.conf:10: unknown key 'colour' in [web]"));
+    assert_non_null(strstr(l.text, "[web] listen must differ from the [gateway] listen"));
+    unload(&l);
+}
+
 static void test_durations(void **state)
 {
     (void)state;
@@ -1251,6 +1282,7 @@ int main(void)
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_cap_timeouts_units),
         cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_web_section),
         cmocka_unit_test_setup_teardown(test_load_file, file_setup, file_teardown),
         cmocka_unit_test_setup_teardown(test_load_file_too_large, file_setup, file_teardown),
         cmocka_unit_test_setup_teardown(test_load_file_nul, file_setup, file_teardown),
