@@ -14,6 +14,8 @@
 #    alone and during a flood of full TLS handshakes from 100 addresses (tools/tsgw-flood at the
 #    highest rate it reaches); tunnel setup time unloaded and during 3,000 slow pre-auth
 #    connections from 300 addresses; tsgwd's RSS with the pre-auth table full.
+# B7 Active Directory (issue 11, scripts/bench-ad.sh): setups per second with a domain account
+#    (NTLM through winbind to a Samba AD DC) next to a local-store account, one tsgwd.
 # B6 farm (issue 15, docs/farm.md): three nodes on one redis-server, 3,000 idle tunnels in all
 #    (1,000 per node over 100 users, so each user has tunnels on every node): farm-wide
 #    DisconnectUser from node 1, from the call to the last socket closed on any node; tunnel
@@ -633,6 +635,17 @@ done
 grep -h '^B4 ' "$WORK"/b6_[123].out >"$WORK/b6.lines" 2>/dev/null
 fi # B6
 
+# ---------------------------------------------------------------- B7 Active Directory (issue 11)
+# Setups per second with domain accounts (NTLM through winbind to a Samba AD DC) next to the local
+# store, on one tsgwd joined to a lab domain (scripts/bench-ad.sh; the lab of TSGW_ADLAB or its own).
+if [ "$FLOOD_ONLY" = 0 ] && [ "$FARM_ONLY" = 0 ]; then
+    r=$(BUILD="$BUILD" "$ROOT/scripts/bench-ad.sh" --setups "$B3_SETUPS" --concurrency "$B3_CONC" \
+        2>"$WORK/bench-ad.log" | tail -n1)
+    [ -n "$r" ] || r=null
+    record "{\"b\":\"b7\",\"ad\":$r}"
+    say "B7 setups/s: local store $(jget "$r" local_per_s), AD through winbind $(jget "$r" ad_per_s)"
+fi
+
 # ---------------------------------------------------------------- report
 T_END=$(date +%s)
 python3 - "$RUNS" "$WORK/b4.lines" "$OUT" "$WORK/b6.lines" <<PY
@@ -837,6 +850,10 @@ res["b6_bulk_1node_mbps"] = rnd(b6b(1))
 res["b6_bulk_2nodes_mbps"] = rnd(b6b(2))
 res["b6_bulk_ratio"] = rnd(ratio(b6b(2), b6b(1)), 3)
 res["data_check"] = "ok" if checks and not bad else "; ".join(bad) or "not run"
+b7 = next((r["ad"] for r in runs if r["b"] == "b7" and r["ad"]), {})
+res["b7_local_setups_per_s"] = b7.get("local_per_s")
+res["b7_ad_setups_per_s"] = b7.get("ad_per_s")
+res["b7_ad_setup_ms_p50"] = b7.get("ad_ms_p50")
 
 def f(x, n=1, w=9):
     return ("%*.*f" % (w, n, x)) if x is not None else "%*s" % (w, "n/a")
@@ -907,6 +924,9 @@ p("  setups per second, farm registry on / off   %s / %s  ratio %s" % (
     f(res["b6_setups_farm_on_per_s"], 1, 0), f(res["b6_setups_farm_off_per_s"], 1, 0), f(res["b6_setups_ratio"], 3, 0)))
 p("  16 tunnels down through HAProxy mode tcp: 1 node %s MB/s, 2 nodes %s MB/s, ratio %s (2 cores shared with the clients)" % (
     f(res["b6_bulk_1node_mbps"], 1, 0), f(res["b6_bulk_2nodes_mbps"], 1, 0), f(res["b6_bulk_ratio"], 3, 0)))
+p("")
+p("B7 Active Directory: setups per second, local store %s, domain account (NTLM through winbind) %s; AD setup p50 %s ms" % (
+    f(res["b7_local_setups_per_s"], 1, 0), f(res["b7_ad_setups_per_s"], 1, 0), f(res["b7_ad_setup_ms_p50"], 2, 0)))
 p("")
 p("data check (8 MiB both ways, every byte compared): %s" % res["data_check"])
 if crashes:
