@@ -24,8 +24,9 @@
 #    against 1. --farm-only runs B6 alone.
 # Prints a table, writes bench-results.json (or --out), and ends with one JSON line.
 # Environment: BUILD (build dir, default build-bench), TSGWD (daemon binary to measure),
-# KEEP_WORK=1 (keep the scratch directory), BENCH_REPS (repetitions of B1), BENCH_B3_REPS
-# (repetitions of B3, default 5: its rates are noisy on a shared machine).
+# KEEP_WORK=1 (keep the scratch directory), BENCH_REPS (repetitions of B1 and B5), BENCH_B3_REPS
+# (repetitions of B3, default 5: its rates are noisy on a shared machine),
+# BENCH_FLOOD_LIMITS (a line added to B5's [limits], e.g. "handshake-share = 10").
 # Only loopback addresses are used; every process started here is stopped by its PID.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -80,14 +81,14 @@ if [ "$QUICK" = 1 ]; then
     B1_BYTES_1=192M; B1_BYTES_16=16M
     B3_SETUPS=600
     B4_RUNS=3
-    B5_BYTES=128M
+    B5_BYTES=512M
     SPEED_S=1
 else
     REPS=${BENCH_REPS:-3}
     B1_BYTES_1=1G; B1_BYTES_16=128M
     B3_SETUPS=3000
     B4_RUNS=5
-    B5_BYTES=512M
+    B5_BYTES=2G
     SPEED_S=3
 fi
 [ "$N_BIG" -le "$N_SMALL" ] && N_SMALL=$(( N_BIG / 2 )) # a low descriptor limit
@@ -470,6 +471,8 @@ stop_pid "$HAP_PID"
 FPORT=$(free_port)
 sed -e "s/^listen = .*/listen = 127.0.0.1:$FPORT/" -e '/^max-unauthenticated/d' \
     -e 's/^admin-socket = .*/admin-socket = flood-admin.sock/' "$WORK/tsgw.conf" >"$WORK/flood.conf"
+[ -n "${BENCH_FLOOD_LIMITS:-}" ] &&
+    sed -i "s/^\[limits\]$/[limits]\n$BENCH_FLOOD_LIMITS/" "$WORK/flood.conf"
 "$TSGWD" -c "$WORK/flood.conf" >"$WORK/tsgwd-flood.log" 2>&1 &
 FGW_PID=$!
 PIDS+=("$FGW_PID")
@@ -508,8 +511,9 @@ for rep in $(seq 1 "$REPS"); do
 done
 b5_setups unloaded
 RSS_PA0=$(rss_kib "$FGW_PID")
+# 500 new connections a second outrun the 5 s pressure deadline: the table stays full
 "$FLOOD" --host 127.0.0.1 --port "$FPORT" --mode slow --conns 3000 --addrs 300 --src 127.1.0.1 \
-    --rate 300 >"$WORK/b5-slow.out" 2>&1 &
+    --rate 500 >"$WORK/b5-slow.out" 2>&1 &
 SLOW_PID=$!
 PIDS+=("$SLOW_PID")
 wait_for 60 "$WORK/b5-slow.out" "^ready" || say "B5: the slow flood did not get ready"

@@ -206,7 +206,9 @@ void config_defaults(struct gw_config *c)
     l->auth_failures_account = 20;
     l->auth_failures_address = 100;
     l->auth_block_max_ms = 900000;
-    l->handshakes_per_turn = 64;
+    l->handshakes_per_turn = 16;
+    l->handshake_share = 10;
+    l->max_unauth_memory = 128u << 20;
 }
 
 int config_parse_duration_ms(const char *s, uint32_t unit_ms, uint32_t *out)
@@ -499,6 +501,9 @@ static void kv_limits(struct loader *L, const char *k, const char *v)
         {"auth-failures-per-address", offsetof(struct gw_limits, auth_failures_address), 1,
          1000000},
         {"handshakes-per-turn", offsetof(struct gw_limits, handshakes_per_turn), 1, 100000},
+        {"handshake-share", offsetof(struct gw_limits, handshake_share), 1, 100},
+        {"max-unauthenticated-memory", offsetof(struct gw_limits, max_unauth_memory), 1u << 20,
+         UINT32_MAX},
     };
     static const struct {
         const char *key;

@@ -68,6 +68,8 @@ struct gw_limits {
     uint32_t auth_failures_address; /* failures from one address, any account -> block */
     uint32_t auth_block_max_ms;     /* blocks double each time up to this */
     uint32_t handshakes_per_turn;   /* TLS handshake steps per loop turn */
+    uint32_t handshake_share;       /* percent of the time for handshakes while tunnels relay */
+    uint32_t max_unauth_memory;     /* bytes for all unauthenticated connections together */
 };
 
 enum { CONF_DIRECTORY_NONE = 0, CONF_DIRECTORY_WINBIND = 1 };

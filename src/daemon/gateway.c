@@ -203,6 +203,8 @@ void conn_flush(struct conn *c)
         ssize_t n = xport_write(c, buf_data(&c->out), buf_len(&c->out));
         if (n > 0) {
             buf_consume(&c->out, (size_t)n);
+            if (c->tun)
+                c->gw->relay_seen = true;
             continue;
         }
         if (n == TLS_WANT_WRITE)
@@ -242,6 +244,8 @@ static void conn_read(struct conn *c)
         ssize_t n = xport_read(c, buf_tail(&c->in), READ_CHUNK);
         if (n > 0) {
             buf_commit(&c->in, (size_t)n);
+            if (c->tun)
+                c->gw->relay_seen = true;
             budget -= (size_t)n < budget ? (size_t)n : budget;
             conn_process(c);
             continue;
@@ -260,6 +264,8 @@ static void conn_read(struct conn *c)
         if (c->tun && !c->tun->dead)
             buf_shrink_if_empty(&c->tun->pkt_in); /* idle tunnels hold no input buffers */
     }
+    if (!c->dead && c->counted_unauth)
+        preauth_charge(c);
 }
 
 void conn_handshake(struct conn *c)
@@ -303,8 +309,12 @@ static void conn_on_io(struct io *io, uint32_t events)
                 io_set(&c->gw->loop, &c->io, 0);
             return;
         }
-        if (preauth_handshake_turn(c))
-            conn_handshake(c);
+        /* waiting for a handshake turn with no interest, a reset is still reported: close now
+         * rather than wake the loop again and again */
+        if (c->hs_queued && (events & (EPOLLHUP | EPOLLERR)))
+            conn_close(c, "connection reset");
+        else
+            preauth_handshake(c);
         return;
     }
     if (events & EPOLLOUT || c->want_read_for_write)
@@ -1005,8 +1015,7 @@ void gw_run_ready(struct gateway *gw)
         if (c->phase == CONN_TLS) {
             /* the key process answered: the handshake goes on */
             c->sign_pending = false;
-            if (preauth_handshake_turn(c))
-                conn_handshake(c);
+            preauth_handshake(c);
             continue;
         }
         if (c->tun && (c->phase == CONN_WS || c->phase == CONN_LEGACY_IN_BODY))
@@ -1045,7 +1054,7 @@ int gw_run(struct gateway *gw)
 {
     uint64_t next_sweep = now_ms() + 250;
     for (;;) {
-        int timeout = gw->ready || gw->hs_head ? 0 : 250;
+        int timeout = gw->ready ? 0 : preauth_loop_timeout(gw, 250);
         int r = loop_run_once(&gw->loop, timeout);
         if (r < 0) {
             log_error("epoll_wait: %s", strerror(-r));

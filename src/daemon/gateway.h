@@ -80,9 +80,11 @@ struct conn {
     uint64_t deadline_ms;       /* 0 = none */
     uint64_t phase_start_ms;    /* accept, then TLS established (pre-auth deadlines) */
     bool counted_unauth;        /* holds a pre-auth slot (pa) */
+    uint64_t pa_bytes;          /* its memory as counted in gw->flood.preauth_bytes */
     struct pa_entry pa;
     bool hs_queued;    /* waiting for a TLS handshake turn (preauth.c) */
     bool sign_pending; /* the TLS handshake waits for the key process's signature */
+    unsigned hs_queue; /* which queue: 0 light, 1 heavy address */
     struct conn *hs_next, *hs_prev;
     bool close_after_flush;
     bool want_read_for_write; /* SSL_write asked for readability */
@@ -196,8 +198,11 @@ struct gateway {
     struct flood_stats flood; /* counters for monitoring */
     uint32_t evicted_since_log;
     uint64_t evict_logged_ms;
-    struct conn *hs_head, *hs_tail; /* TLS handshakes waiting for a turn */
-    uint32_t hs_budget;
+    struct conn *hs_head[2]; /* TLS handshakes waiting: light, heavy addresses */
+    struct conn *hs_tail[2];
+    uint32_t hs_budget;                         /* handshake steps left in this loop turn */
+    uint64_t hs_window_start_us, hs_used_us[2]; /* handshake time in the current window */
+    bool relay_seen, hs_relay_prev; /* tunnel data moved in this / the previous window */
     struct logon_guard logon_guard; /* logon failures and blocks (logon_limit.c) */
     struct io admin_io;
     struct admin_client *admin_clients;

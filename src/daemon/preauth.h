@@ -12,15 +12,17 @@ struct conn;
 
 /* Counters for monitoring (read them from gw->flood; they only grow, except the *_now ones). */
 struct flood_stats {
-    uint64_t preauth_accepted;    /* connections given a pre-auth slot */
-    uint64_t preauth_evicted;     /* pre-auth connections closed to make room for a new one */
-    uint64_t preauth_refused;     /* refused at accept (per-address cap, out of memory, stopping) */
-    uint64_t preauth_expired;     /* pre-auth connections closed by a deadline */
-    uint32_t preauth_peak;        /* most pre-auth connections at once */
-    uint64_t handshakes_deferred; /* TLS handshake steps put off to a later loop turn */
-    uint64_t logon_blocks;        /* blocks started (address+account, account, address) */
-    uint64_t logon_unblocks;      /* blocks ended (expired or lifted) */
-    uint64_t logon_refused;       /* logons refused because of a block */
+    uint64_t preauth_accepted; /* connections given a pre-auth slot */
+    uint64_t preauth_evicted;  /* pre-auth connections closed to make room for a new one */
+    uint64_t preauth_refused;  /* refused at accept (per-address cap, out of memory, stopping) */
+    uint64_t preauth_expired;  /* pre-auth connections closed by a deadline */
+    uint32_t preauth_peak;     /* most pre-auth connections at once */
+    uint64_t preauth_bytes;    /* estimated memory of the pre-auth connections now */
+    uint64_t preauth_evicted_memory; /* of preauth_evicted: for max-unauthenticated-memory */
+    uint64_t handshakes_deferred;    /* TLS handshake steps put off to a later loop turn */
+    uint64_t logon_blocks;           /* blocks started (address+account, account, address) */
+    uint64_t logon_unblocks;         /* blocks ended (expired or lifted) */
+    uint64_t logon_refused;          /* logons refused because of a block */
 };
 
 int preauth_init(struct gateway *gw);
@@ -33,6 +35,9 @@ bool preauth_admit(struct gateway *gw, const char *key);
 bool preauth_take(struct conn *c);
 /* Gives c's slot back (authenticated or closed); no-op when it holds none. */
 void preauth_release(struct conn *c);
+/* Recomputes c's share of the pre-auth memory (after its buffers changed); over
+ * max-unauthenticated-memory, the connections worth least are closed (maybe c itself). */
+void preauth_charge(struct conn *c);
 /* c made progress (guard/preauth_table.h levels): it becomes a less likely victim. */
 void preauth_progress(struct conn *c, unsigned level);
 /* The deadline for a pre-auth phase starting now: normal_ms, or the pressure value when
@@ -41,11 +46,14 @@ uint64_t preauth_deadline(struct gateway *gw, uint32_t normal_ms, uint32_t press
 /* From the sweep, for each connection: under pressure, pulls a pre-auth deadline in. */
 void preauth_sweep_conn(struct conn *c, uint64_t now);
 
-/* TLS handshake budget: true when c may run a handshake step now; otherwise c is queued for a
- * later turn (without epoll interest). */
-bool preauth_handshake_turn(struct conn *c);
-/* After each loop turn: new budget, queued handshakes get their turn. */
+/* TLS handshake work: c's handshake step runs now when the budget allows (at most
+ * handshakes-per-turn steps per loop turn, and while tunnels relay data at most handshake-share
+ * percent of the time); otherwise c waits in a FIFO without epoll interest. */
+void preauth_handshake(struct conn *c);
+/* After each loop turn: new turn budget, queued handshakes get their turn. */
 void preauth_run_handshakes(struct gateway *gw);
+/* The loop's epoll timeout: 0 while queued handshakes may run, else until the next window. */
+int preauth_loop_timeout(struct gateway *gw, int dflt);
 /* c is being freed: leaves the handshake queue. */
 void preauth_forget(struct conn *c);
 

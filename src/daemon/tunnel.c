@@ -682,7 +682,7 @@ static void on_channel_create(struct tunnel *t, const struct tsgu_channel_create
         return;
     }
     job->tunnel_id = t->id;
-    bool need_dns = false;
+    bool need_dns = false, suffix = false;
     unsigned total = (unsigned)cc->num_resources + cc->num_alt;
     for (unsigned i = 0; i < total && job->n < RESOLVE_MAX; i++) {
         int port_in_name = -1;
@@ -690,8 +690,16 @@ static void on_channel_create(struct tunnel *t, const struct tsgu_channel_create
         if (policy_normalize_host(cc->resources[i], job->host[k], sizeof job->host[k],
                                   &port_in_name) < 0)
             continue;
-        /* mstsc may append ":port" to the name; the name's port wins */
-        job->port[k] = port_in_name > 0 ? (uint16_t)port_in_name : cc->port;
+        /* "host:3390" is no host name (Windows looks the whole string up and fails): such a
+         * name is refused, so the port connected to is always the packet's, the one the RAP
+         * judged (docs/policy: resource names) */
+        if (port_in_name >= 0) {
+            log_info("tunnel %llu: resource name '%s' has a port suffix: not a host name, refused",
+                     (unsigned long long)t->id, cc->resources[i]);
+            suffix = true;
+            continue;
+        }
+        job->port[k] = cc->port;
         struct in6_addr lit;
         bool literal = inet_pton(AF_INET, job->host[k], &lit) == 1 ||
                        inet_pton(AF_INET6, job->host[k], &lit) == 1;
@@ -706,7 +714,8 @@ static void on_channel_create(struct tunnel *t, const struct tsgu_channel_create
     if (!job->n) {
         resolve_job_free(job);
         log_simple_event(t, 301, total ? cc->resources[0] : "", TSGU_E_PROXY_RAP_ACCESSDENIED,
-                         "resource name not valid");
+                         suffix ? "resource name with a port suffix is not a host name"
+                                : "resource name not valid");
         refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_RAP_ACCESSDENIED, "invalid resource name");
         return;
     }

@@ -208,6 +208,11 @@ struct pa_entry *pa_victim(const struct pa_table *t)
     return NULL;
 }
 
+unsigned pa_entry_count(const struct pa_entry *e)
+{
+    return e->g ? e->g->n : 0;
+}
+
 const char *pa_key(const struct pa_entry *e)
 {
     return e->g ? e->g->key : "";

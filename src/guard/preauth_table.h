@@ -53,6 +53,8 @@ unsigned pa_count(const struct pa_table *t, const char *key);
 /* The entry worth least: in the group holding most slots (the one that reached that count
  * first), the least advanced, then oldest. NULL when the table is empty. */
 struct pa_entry *pa_victim(const struct pa_table *t);
+/* Slots held by e's group (0 when e is in no table). */
+unsigned pa_entry_count(const struct pa_entry *e);
 /* The key of e's group. */
 const char *pa_key(const struct pa_entry *e);
 

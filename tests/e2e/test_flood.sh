@@ -20,6 +20,7 @@ SUPPORT=$(cd "$(dirname "$0")/../support" && pwd)
 PYTHON=${PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3)}
 TPORT=$(free_port)
 GPORT=$(free_port)
+GPORT6=$(free_port) # a dual-stack [::] listener
 SOCK="$WORK/admin.sock"
 make_cert "$WORK"
 add_user "$WORK/users" 'CONTOSO\alice' 'Secret1' 'RDG Users' 'Alice Liddell'
@@ -27,7 +28,7 @@ add_user "$WORK/users" 'CONTOSO\bob' 'Secret2' 'RDG Users'
 add_user "$WORK/users" 'CONTOSO\carol' 'Secret3' 'RDG Users'
 cat >"$WORK/tsgw.conf" <<CONF
 [gateway]
-listen = 127.0.0.1:$GPORT; [::1]:$GPORT
+listen = 127.0.0.1:$GPORT; [::1]:$GPORT; [::]:$GPORT6
 certificate = cert.pem
 private-key = key.pem
 admin-socket = admin.sock
@@ -88,7 +89,8 @@ PIDS+=($FLOOD_PID)
 wait_for 60 "$WORK/flood.log" "^ready"
 ok "flood: 3,000 slow connections from 300 addresses were established" has flood "^ready"
 wait_for 20 "$WORK/gw.log" "pre-authentication table full"
-ok "flood: the pre-authentication table is full and evicts" has gw "pre-authentication table full (2048)"
+ok "flood: the pre-authentication table is full and evicts" \
+    has gw "pre-authentication table full (2048 connections"
 ok "flood: no connection refused at accept (none over its per-address quota)" \
     hasnt gw "refusing connection from 127.1"
 sleep 1
@@ -130,6 +132,32 @@ ok "ipv6: its logon is logged from ::1" has gw 'EVENT 200 Username="CONTOSO\\\\a
 V6_MS=$(desktop v6 127.0.0.1:$GPORT)
 ok "ipv6: xfreerdp reaches the desktop during the IPv6 flood ($V6_MS ms)" [ "$V6_MS" != fail ]
 stop_pid "$FLOOD6_PID"
+
+# a [::] listener takes IPv4 clients as IPv4-mapped addresses: they count (and log) as IPv4
+PYTHONPATH="$SUPPORT" PYTHONDONTWRITEBYTECODE=1 timeout 60 "$PYTHON" "$SUPPORT/logon_try.py" \
+    "$GPORT6" 'CONTOSO\alice:Secret1' >"$WORK/dual.log" 2>&1
+ok "dual stack: alice logs in over 127.0.0.1 through the [::] listener" \
+    [ "$(cat "$WORK/dual.log")" = 'CONTOSO\alice 101' ]
+ok "dual stack: the IPv4-mapped client is 127.0.0.1, not ::ffff:127.0.0.1" \
+    bash -c "grep -q 'listening on \[::\]:$GPORT6' '$WORK/gw.log' && ! grep -q '::ffff:' '$WORK/gw.log'"
+
+# ---------------------------------------------------------------- resource names with a port
+# "host:3390" is refused (Windows takes it as a host name); the packet's port is the one used
+PYTHONPATH="$SUPPORT" PYTHONDONTWRITEBYTECODE=1 timeout 60 "$PYTHON" "$SUPPORT/resname.py" \
+    "$GPORT" "$TPORT" "$WORK/users" >"$WORK/resname.log" 2>&1
+log "resource names: $(tr '\n' ' ' <"$WORK/resname.log")"
+ok "resource 127.0.0.1, packet port allowed: channel opens" has resname '^plain 0x00000000$'
+ok "resource 127.0.0.1:PORT: refused E_PROXY_RAP_ACCESSDENIED" \
+    has resname '^suffix-same-port 0x800759da$'
+ok "resource 127.0.0.1:PORT with another packet port: refused, no connect to PORT" \
+    has resname '^suffix-other-port 0x800759da$'
+ok "resource [::1]:PORT: refused" has resname '^v6-bracket-suffix 0x800759da$'
+ok "resource ::1 (a bare IPv6 literal) is a name, not a suffix: RAP allows, connect fails" \
+    has resname '^v6-literal 0x800759dd$'
+ok "a suffixed name with a plain alternate: the alternate is used" \
+    has resname '^suffix-then-alternate 0x00000000$'
+ok "the refusal is an event 301 with the reason" \
+    has gw 'EVENT 301 .*resource name with a port suffix is not a host name'
 
 # ---------------------------------------------------------------- a guesser next to a user
 # Everything from 127.0.0.1, like users behind one NAT. auth-failures = 3 per (address, account),
@@ -186,5 +214,29 @@ ok "after the lift alice gets in again" [ "$(cat "$WORK/after.log")" = 'CONTOSO\
 rc=$?
 ok "tsgwctl unblock of an address with no block: exit status 1" [ $rc -eq 1 ]
 
+# ---------------------------------------------------------------- pre-auth memory in total
+# SIGHUP: max-unauthenticated-memory = 4 MiB (about 120 connections at ~34 KiB each)
+sed -i 's/^pressure-auth-timeout = 10s$/pressure-auth-timeout = 10s\nmax-unauthenticated-memory = 4194304/' "$WORK/tsgw.conf"
+kill -HUP "$GW_PID"
+wait_for 10 "$WORK/gw.log" "SIGHUP: configuration reloaded"
+"$FLOOD" --host 127.0.0.1 --port "$GPORT" --mode slow --conns 400 --addrs 40 \
+    --src 127.1.0.1 --rate 400 --duration 6 >"$WORK/floodmem.log" 2>&1 &
+FLOODM_PID=$!
+PIDS+=($FLOODM_PID)
+sleep 3
+tries memuser 'CONTOSO\alice:Secret1'
+wait "$FLOODM_PID"
+HELDM=$(grep -o 'open [0-9]* tls [0-9]*' "$WORK/floodmem.log" | tail -n1 | awk '{print $4}')
+ok "memory: 400 slow connections against a 4 MiB budget: at most 125 held (held ${HELDM:-?})" \
+    [ "${HELDM:-999}" -le 125 ]
+ok "memory: the budget evicts the connections worth least" \
+    has gw "closed: evicted: pre-authentication memory full"
+ok "memory: a user still logs in meanwhile" [ "$(cat "$WORK/memuser.log")" = 'CONTOSO\alice 101' ]
+
+kill -TERM "$GW_PID"
+for i in $(seq 1 100); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
+wait "$GW_PID"
+rc=$?
+ok "SIGTERM: exit status 0 (under ASan: no leak reported)" [ $rc -eq 0 ]
 ok "no sanitizer report in the daemon's log" hasnt gw "Sanitizer"
 finish
