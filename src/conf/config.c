@@ -325,6 +325,11 @@ static void kv_gateway(struct loader *L, const char *k, const char *v)
         free(dup);
         return;
     }
+    if (!strcmp(k, "backend-tls")) {
+        if (!parse_bool(v, &c->backend_tls))
+            err(L, "'%s' is not yes/no", v);
+        return;
+    }
     if (!strcmp(k, "front-certificate")) {
         set_path(L, c->front_certificate, v);
         return;

@@ -91,6 +91,7 @@ struct gw_config {
     char backend_listen[128];             /* "" = none; plain HTTP after a PROXY v2 header */
     struct proxy_net trusted_proxies[16]; /* who may connect to backend-listen */
     unsigned ntrusted_proxies;
+    bool backend_tls;                 /* backend-listen: TLS after the PROXY header */
     char front_certificate[PATH_MAX]; /* the proxy's certificate: NTLM channel binding */
     /* [auth] */
     char users_file[PATH_MAX];

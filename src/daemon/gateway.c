@@ -299,6 +299,10 @@ static void conn_on_io(struct io *io, uint32_t events)
     struct conn *c = (struct conn *)((char *)io - offsetof(struct conn, io));
     if (c->dead)
         return;
+    if (c->phase == CONN_PROXY && c->proxy_tls) {
+        proxied_tls_header(c);
+        return;
+    }
     if (c->phase == CONN_TLS) {
         if (c->sign_pending) {
             /* the handshake waits for the key process: a hang-up ends it, other input waits
@@ -681,50 +685,12 @@ static void process_legacy_body(struct conn *c)
     }
 }
 
-/* backend-listen: the PROXY v2 header names the client; from then on the connection is the
- * client's (events, ClientAddress, logon rate limits, unauthenticated counts). */
-static void conn_proxy_header(struct conn *c)
-{
-    struct proxy_info pi;
-    int n = proxy_v2_parse(buf_data(&c->in), buf_len(&c->in), &pi);
-    if (n == 0)
-        return; /* need more */
-    if (n < 0) {
-        log_warn("backend-listen: no valid PROXY v2 header from %s: closed", c->peer_str);
-        conn_close(c, "bad PROXY header");
-        return;
-    }
-    buf_consume(&c->in, (size_t)n);
-    if (!pi.local) {
-        char addr[64];
-        sockaddr_to_str((struct sockaddr *)&pi.src, addr, sizeof addr);
-        log_debug("backend-listen: %s is client %s", c->peer_str, addr);
-        str_copy(c->peer_str, addr, sizeof c->peer_str);
-    }
-    if (!pi.local) {
-        char key[ADDRKEY_MAX];
-        addr_key((struct sockaddr *)&pi.src, c->gw->cfg->lim.ipv6_prefix, key, sizeof key);
-        str_copy(c->addr_key, key, sizeof c->addr_key);
-    }
-    if (!preauth_admit(c->gw, c->addr_key) || !preauth_take(c)) {
-        c->gw->flood.preauth_refused++;
-        log_warn("refusing connection from %s: too many unauthenticated connections", c->peer_str);
-        conn_close(c, "too many unauthenticated connections");
-        return;
-    }
-    c->phase = CONN_HTTP;
-    c->phase_start_ms = now_ms();
-    c->deadline_ms =
-        preauth_deadline(c->gw, c->gw->cfg->lim.auth_ms, c->gw->cfg->lim.pressure_auth_ms);
-    preauth_progress(c, PA_HTTP);
-}
-
 void conn_process(struct conn *c)
 {
     while (!c->dead && !(c->logon && c->logon->job) && !c->kdc && buf_len(&c->in)) {
         switch (c->phase) {
         case CONN_PROXY:
-            conn_proxy_header(c);
+            proxied_plain_header(c);
             if (c->phase == CONN_PROXY)
                 return;
             continue;
@@ -815,6 +781,7 @@ static void on_accept(struct io *io, uint32_t events)
         c->cim = L->cim;
         c->web = L->web;
         c->proxied = L->proxied;
+        c->proxy_tls = L->proxied && gw->cfg->backend_tls;
         if (!c->proxied)
             c->ssl = tls_accept_new(L->cim && gw->cim_tls.ctx ? &gw->cim_tls : &gw->tls, fd);
         if (c->ssl)
@@ -1224,8 +1191,8 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
         if (listen_on(gw, cfg->backend_listen, false, err, errsz) < 0)
             return -1;
         gw->listeners[gw->nlisteners - 1].proxied = true;
-        log_info("backend-listen %s: plain HTTP after a PROXY v2 header from a trusted proxy",
-                 cfg->backend_listen);
+        log_info("backend-listen %s: %s after a PROXY v2 header from a trusted proxy",
+                 cfg->backend_listen, cfg->backend_tls ? "TLS" : "plain HTTP");
         if (cfg->front_certificate[0] && tls_cbt_from_pem(cfg->front_certificate, gw->front_cbt,
                                                           &gw->front_ncbt, err, errsz) < 0)
             return -1;

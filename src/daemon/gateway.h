@@ -69,7 +69,8 @@ struct conn {
     struct tunnel *tun;
     struct kdc_relay *kdc; /* kdcproxy.c: a KDC exchange in flight */
     bool cim;              /* accepted on the CIM-XML listener */
-    bool proxied;          /* accepted on backend-listen: plain, client address from PROXY v2 */
+    bool proxied;          /* accepted on backend-listen: client address from PROXY v2 */
+    bool proxy_tls;        /* ... and TLS follows the header ([gateway] backend-tls) */
     bool web;              /* accepted on the web console's listener (may also be cim) */
     size_t body_need;      /* CONN_CIM_BODY, CONN_WEB_BODY: bytes of body expected */
     uint64_t farm_op;      /* CIM-XML: farm-wide call in progress (daemon/farm.h), 0 = none */
@@ -250,6 +251,10 @@ bool conn_can_read(const struct conn *c);
 bool gw_event_wanted(const struct gateway *gw, int id);
 void conn_send_simple(struct conn *c, int status, const char *reason, const char *extra,
                       bool close);
+
+/* proxied.c: backend-listen, the PROXY v2 header (plain, or before TLS with backend-tls) */
+void proxied_plain_header(struct conn *c);
+void proxied_tls_header(struct conn *c);
 
 /* cim.c */
 void cim_on_request(struct conn *c);

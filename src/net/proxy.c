@@ -14,7 +14,7 @@ int proxy_v2_parse(const uint8_t *p, size_t n, struct proxy_info *out)
     memset(out, 0, sizeof *out);
     /* a prefix of the signature may still become one */
     size_t k = n < PROXY_V2_SIG_LEN ? n : PROXY_V2_SIG_LEN;
-    if (memcmp(p, sig, k) != 0)
+    if (k && memcmp(p, sig, k) != 0) /* k == 0: p may be NULL (an empty buffer) */
         return -1;
     if (n < PROXY_V2_HDR_LEN)
         return 0;

@@ -20,6 +20,7 @@ FPORT=$(free_port)  # HAProxy front
 CPORT=$(free_port)  # CIM-XML on node 3
 BPORT=$(free_port)  # HAProxy front (b), TLS terminated, mode http (RDG-Connection-Id)
 B2PORT=$(free_port) # HAProxy front (b), TLS terminated, mode tcp (source affinity)
+B3PORT=$(free_port) # HAProxy front (b), TLS terminated and re-encrypted to node 3 (backend-tls)
 declare -A GP BP
 for n in 1 2 3; do GP[$n]=$(free_port); BP[$n]=$(free_port); done
 make_cert "$WORK"
@@ -59,6 +60,8 @@ resources = 127.0.0.1
 ports = $TPORT; $EPORT
 CONF
 done
+# node 3's back-end hop is TLS too (HAProxy re-encrypts): the PROXY header, then TLS
+sed -i 's/^trusted-proxies = 127.0.0.1$/trusted-proxies = 127.0.0.1\nbackend-tls = yes/' "$WORK/n3.conf"
 cat >>"$WORK/n3.conf" <<CONF
 [cim]
 listen = 127.0.0.1:$CPORT
@@ -96,7 +99,7 @@ backend nodes_plain
     hash-type consistent
     server n1 127.0.0.1:${BP[1]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
     server n2 127.0.0.1:${BP[2]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
-    server n3 127.0.0.1:${BP[3]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
+    server n3 127.0.0.1:${BP[3]} send-proxy-v2 ssl verify none check check-send-proxy inter 1s fall 2 rise 1
 frontend rdg_tls_tcp
     mode tcp
     bind 127.0.0.1:$B2PORT ssl crt $WORK/front.pem
@@ -107,7 +110,14 @@ backend nodes_plain_tcp
     hash-type consistent
     server n1 127.0.0.1:${BP[1]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
     server n2 127.0.0.1:${BP[2]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
-    server n3 127.0.0.1:${BP[3]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
+    server n3 127.0.0.1:${BP[3]} send-proxy-v2 ssl verify none check check-send-proxy inter 1s fall 2 rise 1
+frontend rdg_tls_n3
+    mode tcp
+    bind 127.0.0.1:$B3PORT ssl crt $WORK/front.pem
+    default_backend node3_tls
+backend node3_tls
+    mode tcp
+    server n3 127.0.0.1:${BP[3]} send-proxy-v2 ssl verify none check check-send-proxy inter 1s fall 2 rise 1
 CONF
 }
 write_haproxy_cfg
@@ -164,7 +174,7 @@ for try in 1 2 3; do
     sleep 1.5
     kill -0 "$HAP_PID" 2>/dev/null && break
     log "haproxy did not start (try $try): $(grep -m1 ALERT "$WORK/haproxy.log")"
-    FPORT=$(free_port); BPORT=$(free_port); B2PORT=$(free_port)
+    FPORT=$(free_port); BPORT=$(free_port); B2PORT=$(free_port); B3PORT=$(free_port)
     write_haproxy_cfg
 done
 kill -0 "$HAP_PID" 2>/dev/null || { echo "Bail out! haproxy did not start"; exit 1; }
@@ -181,6 +191,11 @@ ok "front b (mode tcp): WebSocket tunnel, TLS terminated by HAProxy (channel bin
 python3 "$SUP/rdgclient.py" tunnel --gw "$BPORT" --users "$WORK/users" --user 'CONTOSO\bob' \
     --target-port "$EPORT" --echo-check --legacy --source 127.0.0.7 >"$WORK/b-legacy.log" 2>&1
 ok "front b (mode http): legacy tunnel, OUT and IN routed together on RDG-Connection-Id" has b-legacy "echo ok"
+python3 "$SUP/rdgclient.py" tunnel --gw "$B3PORT" --users "$WORK/users" --user 'CONTOSO\bob' \
+    --target-port "$EPORT" --echo-check --source 127.0.0.8 >"$WORK/b-tls.log" 2>&1
+ok "front b re-encrypting to node 3's TLS backend-listen (PROXY v2, then TLS)" has b-tls "echo ok"
+ok "node 3 saw the client address through the TLS back end" \
+    grep -q 'EVENT 302 .*IpAddress="127.0.0.8"' "$WORK/n3.log"
 ok "front b: events carry the real client address from PROXY v2" \
     bash -c "cat '$WORK'/n[123].log | grep -q 'EVENT 302 .*IpAddress=\"127.0.0.7\"'"
 python3 - "${BP[1]}" >"$WORK/untrusted.log" 2>&1 <<'PY'

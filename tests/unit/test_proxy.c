@@ -31,6 +31,8 @@ static void test_haproxy_capture(void **st)
     assert_int_equal(ntohs(s->sin_port), 40123);
     const struct sockaddr_in *d = (const struct sockaddr_in *)&pi.dst;
     assert_int_equal(ntohs(d->sin_port), 0xa2f5);
+    /* an empty buffer (NULL data, as an empty struct buf gives) needs more bytes */
+    assert_int_equal(proxy_v2_parse(NULL, 0, &pi), 0);
     /* every proper prefix needs more bytes */
     for (size_t n = 0; n < 28; n++)
         assert_int_equal(proxy_v2_parse(HAPROXY_V4, n, &pi), 0);
