@@ -76,6 +76,7 @@ defaults
     timeout connect 3s
     timeout client 1h
     timeout server 1h
+    timeout check 5s     # TLS health checks on a loaded machine
     retries 2
     option redispatch
 frontend rdg
@@ -97,9 +98,9 @@ backend nodes_plain
     timeout tunnel 1h
     balance hdr(RDG-Connection-Id)
     hash-type consistent
-    server n1 127.0.0.1:${BP[1]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
-    server n2 127.0.0.1:${BP[2]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
-    server n3 127.0.0.1:${BP[3]} send-proxy-v2 ssl verify none check check-send-proxy inter 1s fall 2 rise 1
+    server n1 127.0.0.1:${BP[1]} send-proxy-v2 check check-send-proxy inter 1s fall 3 rise 1
+    server n2 127.0.0.1:${BP[2]} send-proxy-v2 check check-send-proxy inter 1s fall 3 rise 1
+    server n3 127.0.0.1:${BP[3]} send-proxy-v2 ssl verify none check check-send-proxy inter 1s fall 3 rise 1
 frontend rdg_tls_tcp
     mode tcp
     bind 127.0.0.1:$B2PORT ssl crt $WORK/front.pem
@@ -108,16 +109,16 @@ backend nodes_plain_tcp
     mode tcp
     balance source
     hash-type consistent
-    server n1 127.0.0.1:${BP[1]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
-    server n2 127.0.0.1:${BP[2]} send-proxy-v2 check check-send-proxy inter 1s fall 2 rise 1
-    server n3 127.0.0.1:${BP[3]} send-proxy-v2 ssl verify none check check-send-proxy inter 1s fall 2 rise 1
+    server n1 127.0.0.1:${BP[1]} send-proxy-v2 check check-send-proxy inter 1s fall 3 rise 1
+    server n2 127.0.0.1:${BP[2]} send-proxy-v2 check check-send-proxy inter 1s fall 3 rise 1
+    server n3 127.0.0.1:${BP[3]} send-proxy-v2 ssl verify none check check-send-proxy inter 1s fall 3 rise 1
 frontend rdg_tls_n3
     mode tcp
     bind 127.0.0.1:$B3PORT ssl crt $WORK/front.pem
     default_backend node3_tls
 backend node3_tls
     mode tcp
-    server n3 127.0.0.1:${BP[3]} send-proxy-v2 ssl verify none check check-send-proxy inter 1s fall 2 rise 1
+    server n3 127.0.0.1:${BP[3]} send-proxy-v2 ssl verify none check check-send-proxy inter 1s fall 3 rise 1
 CONF
 }
 write_haproxy_cfg
@@ -191,8 +192,11 @@ ok "front b (mode tcp): WebSocket tunnel, TLS terminated by HAProxy (channel bin
 python3 "$SUP/rdgclient.py" tunnel --gw "$BPORT" --users "$WORK/users" --user 'CONTOSO\bob' \
     --target-port "$EPORT" --echo-check --legacy --source 127.0.0.7 >"$WORK/b-legacy.log" 2>&1
 ok "front b (mode http): legacy tunnel, OUT and IN routed together on RDG-Connection-Id" has b-legacy "echo ok"
-python3 "$SUP/rdgclient.py" tunnel --gw "$B3PORT" --users "$WORK/users" --user 'CONTOSO\bob' \
-    --target-port "$EPORT" --echo-check --source 127.0.0.8 >"$WORK/b-tls.log" 2>&1
+for try in 1 2 3 4 5; do # HAProxy may still be checking node 3's TLS back end
+    python3 "$SUP/rdgclient.py" tunnel --gw "$B3PORT" --users "$WORK/users" --user 'CONTOSO\bob' \
+        --target-port "$EPORT" --echo-check --source 127.0.0.8 >"$WORK/b-tls.log" 2>&1 && break
+    sleep 1
+done
 ok "front b re-encrypting to node 3's TLS backend-listen (PROXY v2, then TLS)" has b-tls "echo ok"
 ok "node 3 saw the client address through the TLS back end" \
     grep -q 'EVENT 302 .*IpAddress="127.0.0.8"' "$WORK/n3.log"
