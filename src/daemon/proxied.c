@@ -110,6 +110,7 @@ void proxied_tls_header(struct conn *c)
         conn_close(c, "TLS setup failed");
         return;
     }
-    c->phase = CONN_TLS; /* the handshake as on the public listener, deadline kept */
+    tls_set_owner(c->ssl, c); /* the key process's answer finds the connection */
+    c->phase = CONN_TLS;      /* the handshake as on the public listener, deadline kept */
     conn_update_io(c);
 }
