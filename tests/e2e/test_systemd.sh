@@ -42,7 +42,7 @@ NPID=$!
 PIDS+=($NPID)
 wait_for 5 "$WORK/notify.log" LISTENING
 # WATCHDOG_PID must name tsgwd itself: the shell's pid, kept by exec
-NOTIFY_SOCKET="$WORK/notify.sock" WATCHDOG_USEC=600000 \
+NOTIFY_SOCKET="$WORK/notify.sock" WATCHDOG_USEC=2000000 \
     sh -c 'export WATCHDOG_PID=$$; exec "$0" -c "$1"' "$TSGWD" "$WORK/tsgw.conf" \
     >"$WORK/gw.log" 2>&1 &
 GW_PID=$!
@@ -53,9 +53,21 @@ ok "the daemon was listening before READY=1" \
     bash -c "grep -q 'listening on 127.0.0.1:$GPORT' '$WORK/gw.log'"
 wait_for 5 "$WORK/notify.log" "STATUS="
 ok "STATUS= with live tunnel and user counts" has notify "STATUS=0 tunnel(s), 0 user(s), 0 connection(s) before logon"
-sleep 1.2
-ok "WATCHDOG=1 at half of WATCHDOG_USEC (at least 3 in 1.2 s of 600 ms)" \
+# Pings come from the 250 ms sweep once half of WATCHDOG_USEC (2 s) has passed: at least 3 within
+# 6 s, and never two further apart than WATCHDOG_USEC (systemd would have killed the daemon).
+for _ in $(seq 1 60); do
+    [ "$(grep -c ' WATCHDOG=1' "$WORK/notify.log")" -ge 3 ] && break
+    sleep 0.1
+done
+ok "WATCHDOG=1 at least 3 times within 6 s (WATCHDOG_USEC 2 s)" \
     [ "$(grep -c ' WATCHDOG=1' "$WORK/notify.log")" -ge 3 ]
+ok "no two WATCHDOG=1 further apart than WATCHDOG_USEC" python3 - "$WORK/notify.log" <<'PY'
+import sys
+t = [float(l.split(" ", 1)[0]) for l in open(sys.argv[1]) if l.rstrip().endswith(" WATCHDOG=1")]
+gaps = [b - a for a, b in zip(t, t[1:])]
+print("# watchdog gaps (s):", " ".join("%.3f" % g for g in gaps))
+sys.exit(0 if len(t) >= 3 and max(gaps) < 2.0 else 1)
+PY
 
 kill -HUP "$GW_PID"
 wait_for 5 "$WORK/gw.log" "configuration reloaded"
@@ -120,7 +132,7 @@ for f in sys.argv[1:3]:
             keys.add(m.group(1))
 page = open(sys.argv[3]).read().replace("\\-", "-")
 missing = [k for k in sorted(keys) if k not in page]
-print("missing", missing)
+print("missing", missing, file=sys.stderr)
 sys.exit(1 if missing or len(keys) < 40 else 0)
 PY
 finish
