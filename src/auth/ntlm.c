@@ -603,6 +603,7 @@ struct auth_keys {
 struct parsed_auth {
     struct secbuf lm, nt, dom, user, ws, key;
     bool key_exch, mic_present;
+    uint32_t flags; /* NegotiateFlags of the AUTHENTICATE */
     struct av_info ai;
     const uint8_t *proof, *blob;
     size_t blob_len;
@@ -635,6 +636,7 @@ static int parse_authenticate(const struct ntlm_ctx *c, const uint8_t *msg, size
 
     /* Step 2: flags. */
     uint32_t af = rd32(msg + 60);
+    pa->flags = af;
     if (!(af & NTLMSSP_NEGOTIATE_UNICODE) || (af & NTLMSSP_NEGOTIATE_ANONYMOUS))
         return NTLM_ERR_UNSUPPORTED;
     pa->key_exch = (af & NTLMSSP_NEGOTIATE_KEY_EXCH) != 0;
@@ -804,6 +806,8 @@ static int verify_authenticate(const struct ntlm_ctx *c, const struct ntlm_serve
 
     /* Step 15. */
     memcpy(res->identity, k->identity, sizeof res->identity);
+    memcpy(res->session_key, k->esk, 16);
+    res->flags = pa.flags & c->flags;
     return NTLM_OK;
 }
 
@@ -892,6 +896,13 @@ int ntlm_passthrough_begin(struct ntlm_ctx *c, const struct ntlm_server_config *
 int ntlm_passthrough_finish(struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
                             struct ntlm_passthrough *pt, const uint8_t session_base_key[16])
 {
+    return ntlm_passthrough_finish_keys(c, cfg, pt, session_base_key, NULL);
+}
+
+int ntlm_passthrough_finish_keys(struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
+                                 struct ntlm_passthrough *pt, const uint8_t session_base_key[16],
+                                 struct ntlm_result *res)
+{
     int r = NTLM_ERR_STATE;
     if (c && cfg && pt && session_base_key && (c->state & ST_PHASE_MASK) == ST_PASSTHROUGH &&
         pt->len <= sizeof pt->msg) {
@@ -905,12 +916,82 @@ int ntlm_passthrough_finish(struct ntlm_ctx *c, const struct ntlm_server_config 
             memcpy(k.sbk, session_base_key, 16);
             r = check_mic(c, cfg, pt->msg, pt->len, &pa, &k);
         }
+        if (r == NTLM_OK && res) {
+            memcpy(res->session_key, k.esk, 16);
+            res->flags = pa.flags & c->flags;
+        }
         OPENSSL_cleanse(&k, sizeof k);
     }
     if (c)
         ctx_spend(c);
     if (pt)
         OPENSSL_cleanse(pt, sizeof *pt);
+    return r;
+}
+
+/* ---------- message signatures (MS-NLMP 3.4.4.2, 3.4.5.2, 3.4.5.3) ---------- */
+
+static int md5_pieces(const struct piece *v, size_t n, uint8_t out[16])
+{
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    unsigned ol = 0;
+    int ok = m && EVP_DigestInit_ex(m, EVP_md5(), NULL);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = EVP_DigestUpdate(m, v[i].p, v[i].n);
+    ok = ok && EVP_DigestFinal_ex(m, out, &ol) && ol == 16;
+    EVP_MD_CTX_free(m);
+    return ok ? 0 : -1;
+}
+
+static int sign_keys(const uint8_t esk[16], uint32_t flags, bool from_server, uint8_t sign[16],
+                     uint8_t seal[16])
+{
+    static const char c2s_sign[] = "session key to client-to-server signing key magic constant";
+    static const char s2c_sign[] = "session key to server-to-client signing key magic constant";
+    static const char c2s_seal[] = "session key to client-to-server sealing key magic constant";
+    static const char s2c_seal[] = "session key to server-to-client sealing key magic constant";
+    /* SIGNKEY and SEALKEY with extended session security; the constants include their NUL */
+    const char *sm = from_server ? s2c_sign : c2s_sign, *km = from_server ? s2c_seal : c2s_seal;
+    size_t klen = (flags & NTLMSSP_NEGOTIATE_128) ? 16 : (flags & NTLMSSP_NEGOTIATE_56) ? 7 : 5;
+    struct piece s[2] = {{esk, 16}, {(const uint8_t *)sm, sizeof c2s_sign}};
+    struct piece k[2] = {{esk, klen}, {(const uint8_t *)km, sizeof c2s_seal}};
+    return md5_pieces(s, 2, sign) < 0 || md5_pieces(k, 2, seal) < 0 ? -1 : 0;
+}
+
+int ntlm_sign(const uint8_t session_key[16], uint32_t flags, bool from_server, uint32_t seq,
+              const uint8_t *msg, size_t len, uint8_t sig[16])
+{
+    if (!(flags & NTLMSSP_NEGOTIATE_SIGN) || !(flags & NTLMSSP_NEGOTIATE_ESS))
+        return -1;
+    uint8_t sign[16], seal[16], mac[16],
+        sq[4] = {(uint8_t)seq, (uint8_t)(seq >> 8), (uint8_t)(seq >> 16), (uint8_t)(seq >> 24)};
+    struct piece v[2] = {{sq, 4}, {msg, len}};
+    int r = -1;
+    if (sign_keys(session_key, flags, from_server, sign, seal) == 0 &&
+        hmac_md5_pieces(sign, 16, v, 2, mac) == 0) {
+        /* with key exchange the checksum is sealed with the direction's RC4 handle */
+        if (flags & NTLMSSP_NEGOTIATE_KEY_EXCH)
+            ntlm_rc4(seal, mac, 8);
+        sig[0] = 1;
+        sig[1] = sig[2] = sig[3] = 0;
+        memcpy(sig + 4, mac, 8);
+        memcpy(sig + 12, sq, 4);
+        r = 0;
+    }
+    OPENSSL_cleanse(sign, sizeof sign);
+    OPENSSL_cleanse(seal, sizeof seal);
+    OPENSSL_cleanse(mac, sizeof mac);
+    return r;
+}
+
+int ntlm_verify_sig(const uint8_t session_key[16], uint32_t flags, bool from_server, uint32_t seq,
+                    const uint8_t *msg, size_t len, const uint8_t *sig, size_t sig_len)
+{
+    uint8_t want[16];
+    if (sig_len != 16 || ntlm_sign(session_key, flags, from_server, seq, msg, len, want) < 0)
+        return -1;
+    int r = CRYPTO_memcmp(want, sig, 16) == 0 ? 0 : -1;
+    OPENSSL_cleanse(want, sizeof want);
     return r;
 }
 

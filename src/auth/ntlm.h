@@ -72,6 +72,10 @@ struct ntlm_result {
     char identity[NTLM_NAME_MAX];    /* from the lookup on success: "DOMAIN\user" as stored */
     bool had_mic;
     bool had_cbt;
+    /* on success: the ExportedSessionKey and the flags both sides agreed on (AUTHENTICATE's
+     * flags within the CHALLENGE's), for ntlm_sign/ntlm_verify_sig; wipe after use */
+    uint8_t session_key[16];
+    uint32_t flags;
 };
 
 void ntlm_ctx_init(struct ntlm_ctx *c);
@@ -128,6 +132,24 @@ int ntlm_passthrough_begin(struct ntlm_ctx *c, const struct ntlm_server_config *
  * Returns NTLM_OK, NTLM_ERR_MIC, or NTLM_ERR_STATE (no pending pass-through). */
 int ntlm_passthrough_finish(struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
                             struct ntlm_passthrough *pt, const uint8_t session_base_key[16]);
+/* The same, and on NTLM_OK also res->session_key and res->flags (for a SPNEGO mechListMIC);
+ * res's other fields are left alone. */
+int ntlm_passthrough_finish_keys(struct ntlm_ctx *c, const struct ntlm_server_config *cfg,
+                                 struct ntlm_passthrough *pt, const uint8_t session_base_key[16],
+                                 struct ntlm_result *res);
+
+/* GSS_GetMIC of MS-NLMP 3.4.4.2 (extended session security, which tsgw always negotiates) for
+ * the first message in its direction: sequence number seq, a fresh RC4 sealing handle -- what a
+ * SPNEGO mechListMIC is (RFC 4178 5). from_server picks the server-to-client keys, otherwise
+ * the client-to-server ones. Writes the 16-byte NTLMSSP_MESSAGE_SIGNATURE. Returns 0, or -1
+ * when the session did not negotiate signing (NTLMSSP_NEGOTIATE_SIGN) or on a crypto failure. */
+int ntlm_sign(const uint8_t session_key[16], uint32_t flags, bool from_server, uint32_t seq,
+              const uint8_t *msg, size_t len, uint8_t sig[16]);
+
+/* GSS_VerifyMIC counterpart (constant-time compare): 0 when sig is the right signature of msg
+ * under the given direction's keys, -1 otherwise. */
+int ntlm_verify_sig(const uint8_t session_key[16], uint32_t flags, bool from_server, uint32_t seq,
+                    const uint8_t *msg, size_t len, const uint8_t *sig, size_t sig_len);
 
 /* Computes the MsvAvChannelBindings values a client may send for the gateway's certificate
  * (DER): out[0] = RFC 5929 tls-server-end-point (hash of the signature algorithm, MD5/SHA-1
