@@ -429,6 +429,12 @@ static void kv_auth(struct loader *L, const char *k, const char *v)
         set_u32(L, &c->directory_workers, v, 1, 32);
     } else if (!strcmp(k, "group-cache-ttl")) {
         set_dur(L, &c->group_cache_ttl_ms, v, 1000);
+    } else if (!strcmp(k, "basic")) {
+        if (!parse_bool(v, &b)) {
+            err(L, "'%s' is not yes/no", v);
+            return;
+        }
+        c->basic_auth = b;
     } else {
         err(L, "unknown key '%s' in [auth]", k);
     }

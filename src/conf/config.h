@@ -115,6 +115,7 @@ struct gw_config {
     uint32_t kdc_proxy_max_message;
     uint32_t kdc_proxy_rate; /* requests per minute per client address */
     uint32_t kdc_proxy_max_relays;
+    bool basic_auth; /* [auth] basic: Basic over TLS against the credential store */
     /* [limits] */
     struct gw_limits lim;
     /* [cim] */

@@ -35,7 +35,6 @@
 
 #define READ_CHUNK 16384
 #define READ_BUDGET (256 * 1024) /* bytes read from one connection per loop pass (fairness) */
-#define RDG_PATH "/remoteDesktopGateway/"
 
 /* ---------- audit ---------- */
 
@@ -381,229 +380,10 @@ static const char *reason_for(int status)
     }
 }
 
-static void http_error(struct conn *c, int status, const char *why)
+void conn_http_error(struct conn *c, int status, const char *why)
 {
     log_info("HTTP %d to %s: %s", status, c->peer_str, why);
     conn_send_simple(c, status, reason_for(status), NULL, true);
-}
-
-/* ---------- requests ---------- */
-
-static bool path_is_rdg(const char *target)
-{
-    size_t n = strlen(RDG_PATH);
-    if (strncasecmp(target, RDG_PATH, n) != 0)
-        return false;
-    return target[n] == 0 || target[n] == '?';
-}
-
-static void start_websocket(struct conn *c, const struct http_request *req)
-{
-    struct gateway *gw = c->gw;
-    const char *key = http_request_header(req, "Sec-WebSocket-Key");
-    const char *ver = http_request_header(req, "Sec-WebSocket-Version");
-    char accept[29];
-    if (!key || ws_accept_key(key, strlen(key), accept) < 0) {
-        http_error(c, 400, "WebSocket upgrade without a usable Sec-WebSocket-Key");
-        return;
-    }
-    if (ver && strcmp(ver, "13") != 0) {
-        conn_send_simple(c, 426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n", true);
-        return;
-    }
-    struct tunnel *t = tunnel_new(gw, c, true);
-    if (!t) {
-        http_error(c, 503, "tunnel limit reached");
-        return;
-    }
-    buf_printf(&c->out,
-               "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
-               "Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-               accept);
-    ws_decoder_init(&c->ws, gw->cfg->lim.max_ws_message);
-    c->phase = CONN_WS;
-    conn_end_http(c);
-    conn_flush(c);
-}
-
-static void start_legacy_out(struct conn *c)
-{
-    struct gateway *gw = c->gw;
-    if (!c->conn_id[0]) {
-        http_error(c, 400, "legacy OUT channel without RDG-Connection-Id");
-        return;
-    }
-    for (struct tunnel *p = gw->pairing; p; p = p->pair_next)
-        if (!strcasecmp(p->conn_id, c->conn_id)) {
-            http_error(c, 400, "duplicate RDG-Connection-Id");
-            return;
-        }
-    struct tunnel *t = tunnel_new(gw, c, false);
-    if (!t) {
-        http_error(c, 503, "tunnel limit reached");
-        return;
-    }
-    t->conn_id = strdup(c->conn_id);
-    if (!t->conn_id) {
-        tunnel_close(t, "out of memory");
-        return;
-    }
-    t->state = TUN_WAIT_IN;
-    t->deadline_ms = now_ms() + gw->cfg->lim.pairing_ms;
-    t->pair_next = gw->pairing;
-    gw->pairing = t;
-    /* No length and no type: FreeRDP skips exactly 10 seed bytes, then reads raw packets. */
-    uint8_t seed[10];
-    RAND_bytes(seed, sizeof seed);
-    buf_append_str(&c->out, "HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\n\r\n");
-    buf_append(&c->out, seed, sizeof seed);
-    c->phase = CONN_LEGACY_OUT;
-    conn_end_http(c);
-    conn_flush(c);
-}
-
-static void start_legacy_in(struct conn *c)
-{
-    struct gateway *gw = c->gw;
-    struct tunnel **pp = &gw->pairing, *t = NULL;
-    for (; *pp; pp = &(*pp)->pair_next)
-        if (c->conn_id[0] && !strcasecmp((*pp)->conn_id, c->conn_id)) {
-            t = *pp;
-            break;
-        }
-    /* Only the same authenticated user from the same address may attach: the id is chosen by
-     * the client and could be guessed. */
-    if (!t || !t->out || strcasecmp(t->reg.user, c->who->account) != 0 ||
-        strcmp(t->out->peer_str, c->peer_str) != 0) {
-        struct event_line e;
-        ev_begin(&e, 210);
-        ev_str(&e, "Username", c->who->account);
-        ev_str(&e, "IpAddress", c->peer_str);
-        ev_str(&e, "ConnectionId", c->conn_id);
-        ev_str(&e, "Reason", "IN channel found no matching OUT channel");
-        ev_end(&e);
-        http_error(c, 404, "IN channel without a matching OUT channel");
-        return;
-    }
-    *pp = t->pair_next;
-    t->pair_next = NULL;
-    t->in = c;
-    c->tun = t;
-    t->state = TUN_INITIALIZED;
-    t->deadline_ms = now_ms() + gw->cfg->lim.setup_ms;
-    buf_append_str(&c->out, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-    c->phase = CONN_LEGACY_IN_HDR;
-    http_parser_reset(c->hp);
-    conn_flush(c);
-}
-
-/* The third request on the legacy IN connection: no Authorization, body = packet stream. */
-static void start_legacy_in_body(struct conn *c, const struct http_request *req)
-{
-    if (strcmp(req->method, "RDG_IN_DATA") != 0 || !path_is_rdg(req->target)) {
-        tunnel_close(c->tun, "unexpected request on the IN channel");
-        return;
-    }
-    c->body_chunked = req->chunked;
-    if (c->body_chunked)
-        http_chunked_init(&c->chunked, c->gw->cfg->lim.max_chunk);
-    c->phase = CONN_LEGACY_IN_BODY;
-    conn_end_http(c);
-}
-
-/* An authenticated gateway request: WebSocket, legacy OUT or legacy IN. */
-static void start_channel(struct conn *c, const struct http_request *req)
-{
-    bool out = !strcmp(req->method, "RDG_OUT_DATA");
-    bool in = !strcmp(req->method, "RDG_IN_DATA");
-    bool get = !strcmp(req->method, "GET");
-    const char *upgrade = http_request_header(req, "Upgrade");
-    const char *connection = http_request_header(req, "Connection");
-    bool ws = upgrade && http_header_has_token(upgrade, "websocket") && connection &&
-              http_header_has_token(connection, "upgrade");
-    if ((out || get) && ws) {
-        start_websocket(c, req);
-    } else if (out) {
-        start_legacy_out(c);
-    } else if (in) {
-        start_legacy_in(c);
-    } else {
-        http_error(c, 400, "GET without a WebSocket upgrade");
-    }
-}
-
-static void handle_request(struct conn *c)
-{
-    const struct http_request *req = &c->hp->req;
-    if (c->phase == CONN_LEGACY_IN_HDR) {
-        start_legacy_in_body(c, req);
-        return;
-    }
-    log_debug("%s %s from %s", req->method, req->target, c->peer_str);
-    if (c->web) {
-        web_on_request(c); /* also hands /cimom to CIM-XML on a shared listener */
-        return;
-    }
-    if (c->cim) {
-        cim_on_request(c);
-        return;
-    }
-    if (kdcproxy_wants(c->gw, req)) {
-        kdcproxy_on_request(c);
-        return;
-    }
-    if (!path_is_rdg(req->target)) {
-        http_error(c, 404, "not the gateway path");
-        return;
-    }
-    bool out = !strcmp(req->method, "RDG_OUT_DATA");
-    bool in = !strcmp(req->method, "RDG_IN_DATA");
-    bool get = !strcmp(req->method, "GET");
-    if (!out && !in && !get) {
-        conn_send_simple(c, 405, "Method Not Allowed", "Allow: RDG_OUT_DATA, RDG_IN_DATA, GET\r\n",
-                         true);
-        return;
-    }
-    if (req->chunked || req->content_length > 0) {
-        http_error(c, 400, "request body on a channel request");
-        return;
-    }
-    const char *cid = http_request_header(req, "RDG-Connection-Id");
-    if (cid && strlen(cid) < sizeof c->conn_id)
-        str_copy(c->conn_id, cid, sizeof c->conn_id);
-    if (!c->authed) {
-        int r = logon_http(c, req);
-        if (r == LOGON_PENDING)
-            return; /* conn_logon_done() continues */
-        if (r != LOGON_AUTHED) {
-            if (!c->dead)
-                http_parser_reset(c->hp);
-            return;
-        }
-        c->who = identity_share(c->who); /* one copy per user from here on */
-        c->authed = true;
-        preauth_release(c);
-    }
-    start_channel(c, req);
-}
-
-void conn_logon_done(struct conn *c, int result)
-{
-    if (c->dead)
-        return;
-    if (result == LOGON_AUTHED) {
-        c->who = identity_share(c->who); /* one copy per user from here on */
-        c->authed = true;
-        preauth_release(c);
-        start_channel(c, &c->hp->req);
-    } else {
-        http_parser_reset(c->hp);
-    }
-    if (!c->dead) {
-        conn_process(c); /* what the client sent meanwhile */
-        conn_update_io(c);
-        conn_mark_ready(c);
-    }
 }
 
 /* ---------- input dispatch ---------- */
@@ -702,12 +482,13 @@ void conn_process(struct conn *c)
                     tunnel_close(c->tun, "malformed request on the IN channel");
                     return;
                 }
-                http_error(c, c->hp->error_status ? c->hp->error_status : 400, "malformed request");
+                conn_http_error(c, c->hp->error_status ? c->hp->error_status : 400,
+                                "malformed request");
                 return;
             }
             buf_consume(&c->in, (size_t)n);
             if (c->hp->pstate == HTTP_PARSER_DONE) {
-                handle_request(c);
+                conn_handle_request(c);
                 continue;
             }
             return; /* need more */

@@ -59,6 +59,7 @@ struct conn {
     struct http_parser *hp;
     struct logon_session *logon; /* logon.c: the exchange in progress */
     bool authed;
+    bool unsupported_auth; /* RDG-Auth-Scheme without an HTTP logon: the tunnel refuses it */
     /* logon.c: who the connection proved to be: private while the logon fills it in, then the
      * identity shared by every connection of that user (identity.h), read-only */
     struct logon_identity *who;
@@ -145,6 +146,7 @@ struct tunnel {
     unsigned ncand, cur_cand;
     uint32_t next_channel_id;
     uint64_t created_ms;    /* monotonic (setup latency metric) */
+    bool unsupported_auth;  /* opened without a logon (PAA...): refuse the first packet */
     bool channel_closed;    /* a channel ended and the tunnel waits for a new CHANNEL_CREATE */
     uint64_t first_open_ms; /* when the tunnel's first channel opened (session timeout) */
     uint64_t deadline_ms;   /* pairing / setup / connect / close grace */
@@ -232,7 +234,8 @@ void conn_handshake(struct conn *c);
 void conn_attach_fd(struct conn *c, int fd);
 /* Processes the bytes waiting in c->in for the connection's current phase. */
 void conn_process(struct conn *c);
-/* logon.c: a directory logon of c came back (LOGON_AUTHED or LOGON_SENT): resumes the request. */
+/* request.c: a directory logon of c came back (LOGON_AUTHED or LOGON_SENT, from logon.c):
+ * resumes the request. */
 void conn_logon_done(struct conn *c, int result);
 /* Writes the output queued while gw->defer_flush was set. */
 void gw_flush_deferred(struct gateway *gw);
@@ -255,6 +258,10 @@ void conn_send_simple(struct conn *c, int status, const char *reason, const char
 /* proxied.c: backend-listen, the PROXY v2 header (plain, or before TLS with backend-tls) */
 void proxied_plain_header(struct conn *c);
 void proxied_tls_header(struct conn *c);
+/* Logs and sends an HTTP error response, then closes the connection. */
+void conn_http_error(struct conn *c, int status, const char *why);
+/* request.c: a complete HTTP request on a client connection */
+void conn_handle_request(struct conn *c);
 
 /* cim.c */
 void cim_on_request(struct conn *c);

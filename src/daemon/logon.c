@@ -1,5 +1,7 @@
-/* The HTTP logon of gateway requests (see logon.h): the Authorization header, the NTLM rounds,
- * the account sources and the logon failure event (201). */
+/* The HTTP logon of gateway requests (see logon.h), its account side: the account sources (the
+ * credential store, the directory through winbind, NSS groups), the NTLM step (local or passed
+ * through to the directory), the logon failure event (201). The HTTP exchange itself -- the
+ * Authorization header, SPNEGO, Basic, the 401s -- is logon_http.c. */
 #include "daemon/logon.h"
 
 #include <ctype.h>
@@ -19,10 +21,10 @@
 #include "core/util.h"
 #include "daemon/dirpool.h"
 #include "daemon/gateway.h"
+#include "daemon/logon_int.h"
 #include "daemon/logon_limit.h"
 #include "daemon/ops.h"
-
-#define MAX_AUTH_ROUNDS 4
+#include "daemon/preauth.h"
 
 /* ---------- account sources ---------- */
 
@@ -50,7 +52,7 @@ int users_reload_if_changed(struct gateway *gw)
 }
 
 /* The local credential store's account for (domain, user) as NTLM names it. */
-static const struct user_entry *store_find(struct gateway *gw, const char *domain, const char *user)
+const struct user_entry *store_find(struct gateway *gw, const char *domain, const char *user)
 {
     const struct user_entry *u = user_store_find(&gw->users, domain, user);
     if (!u && !domain[0] && strchr(user, '@')) {
@@ -129,7 +131,7 @@ static struct {
 } nss_cache[NSS_CACHE];
 static unsigned nss_next;
 
-static void add_system_groups(struct logon_identity *who)
+void add_system_groups(struct logon_identity *who)
 {
     uint64_t now = now_ms();
     size_t base = strlen(who->groups);
@@ -266,19 +268,20 @@ void logon_session_clear(struct logon_session *s)
     }
 }
 
-/* ---------- the HTTP exchange ---------- */
+/* ---------- failures ---------- */
 
-static void log_auth_failure_nt(struct conn *c, const char *user, int code, uint32_t nt_status,
-                                const char *why)
+void log_auth_failure_nt(struct conn *c, const char *user, int code, uint32_t nt_status,
+                         const char *why)
 {
-    stats_logon(c->logon->scheme, code == 1909 ? LOGON_RATE_LIMITED : LOGON_FAILED);
+    const char *scheme = c->logon->scheme[0] ? c->logon->scheme : "NTLM";
+    stats_logon(scheme, code == 1909 ? LOGON_RATE_LIMITED : LOGON_FAILED);
     if (!gw_event_wanted(c->gw, 201))
         return;
     struct event_line e;
     ev_begin(&e, 201);
     ev_str(&e, "Username", user);
     ev_str(&e, "IpAddress", c->peer_str);
-    ev_str(&e, "AuthType", "NTLM");
+    ev_str(&e, "AuthType", scheme);
     ev_str(&e, "ConnectionProtocol", "HTTP");
     ev_u64(&e, "ErrorCode", (uint64_t)code);
     if (nt_status) {
@@ -290,12 +293,12 @@ static void log_auth_failure_nt(struct conn *c, const char *user, int code, uint
     ev_end(&e);
 }
 
-static void log_auth_failure(struct conn *c, const char *user, int code, const char *why)
+void log_auth_failure(struct conn *c, const char *user, int code, const char *why)
 {
     log_auth_failure_nt(c, user, code, 0, why);
 }
 
-static void refuse(struct conn *c, int status, const char *reason, const char *why)
+void logon_refuse(struct conn *c, int status, const char *reason, const char *why)
 {
     log_info("HTTP %d to %s: %s", status, c->peer_str, why);
     conn_send_simple(c, status, reason, NULL, true);
@@ -352,14 +355,12 @@ static int directory_logon(struct conn *c, const uint8_t *msg, size_t len, uint6
         logon_session_clear(s);
         log_auth_failure(c, s->sent, 1326, ntlm_strerror(r));
         logon_limit_failed(c, s->sent);
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-        return LOGON_SENT;
+        return STEP_FAILED;
     }
     if (!dirpool_running() || !(job = dirpool_job_new(DIR_JOB_NTLM))) {
         logon_session_clear(s);
         log_auth_failure(c, s->sent, 1311, "directory workers not running");
-        refuse(c, 503, "Service Unavailable", "directory workers not running");
-        return LOGON_SENT;
+        return STEP_UNAVAILABLE;
     }
     struct dir_ntlm_request *q = &job->ntlm;
     str_copy(q->domain, res.domain, sizeof q->domain);
@@ -379,7 +380,7 @@ static int directory_logon(struct conn *c, const uint8_t *msg, size_t len, uint6
     s->job = job;
     dirpool_submit(job, now + gw->cfg->directory_timeout_ms);
     log_debug("%s: NTLM logon of %s sent to winbind", c->peer_str, s->sent);
-    return LOGON_PENDING;
+    return STEP_PENDING;
 }
 
 static void directory_done(struct dir_job *job, const struct dir_result *res)
@@ -391,23 +392,30 @@ static void directory_done(struct dir_job *job, const struct dir_result *res)
     int result = LOGON_SENT;
     char why[160];
     if (res->rc == DIR_OK) {
-        int r = ntlm_passthrough_finish(s->ntlm, &gw->ntlm_cfg, s->pt, res->session_key);
+        struct ntlm_result keys;
+        memset(&keys, 0, sizeof keys);
+        int r =
+            ntlm_passthrough_finish_keys(s->ntlm, &gw->ntlm_cfg, s->pt, res->session_key, &keys);
         if (r == NTLM_OK) {
             str_copy(c->who->account, res->identity, sizeof c->who->account);
-            str_copy(c->who->full_name, res->full_name, sizeof c->who->full_name);
-            str_copy(c->who->groups, res->groups, sizeof c->who->groups);
-            str_copy(c->who->sids, res->sids, sizeof c->who->sids);
-            str_copy(c->who->method, "NTLM", sizeof c->who->method);
-            str_copy(c->who->source, "winbind", sizeof c->who->source);
-            log_info("%s authenticated as %s (NTLM through winbind%s%s, sent as %s)", c->peer_str,
-                     c->who->account, c->who->flags[0] ? ", " : "", c->who->flags, s->sent);
-            stats_logon(s->scheme[0] ? s->scheme : "NTLM", LOGON_OK);
-            logon_limit_succeeded(c, s->sent);
-            result = LOGON_AUTHED;
+            /* inside SPNEGO: the mechListMIC with the session key winbind vouched for */
+            result = logon_ntlm_finish(c, &keys, s->sent);
         } else {
             log_auth_failure(c, res->identity, 1326, ntlm_strerror(r));
             logon_limit_failed(c, s->sent);
-            conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+            logon_send_refusal(c);
+        }
+        OPENSSL_cleanse(&keys, sizeof keys);
+        if (result == LOGON_AUTHED) {
+            str_copy(c->who->full_name, res->full_name, sizeof c->who->full_name);
+            str_copy(c->who->groups, res->groups, sizeof c->who->groups);
+            str_copy(c->who->sids, res->sids, sizeof c->who->sids);
+            str_copy(c->who->source, "winbind", sizeof c->who->source);
+            log_info("%s authenticated as %s (%s through winbind%s%s, sent as %s)", c->peer_str,
+                     c->who->account, c->who->method, c->who->flags[0] ? ", " : "", c->who->flags,
+                     s->sent);
+            stats_logon(s->scheme[0] ? s->scheme : "NTLM", LOGON_OK);
+            logon_limit_succeeded(c, s->sent);
         }
     } else if (res->rc == DIR_DENIED) {
         char buf[48];
@@ -415,7 +423,7 @@ static void directory_done(struct dir_job *job, const struct dir_result *res)
                  ntstatus_reason(res->nt_status, buf, sizeof buf), (unsigned)res->nt_status);
         log_auth_failure_nt(c, s->sent, (int)ntstatus_win32(res->nt_status), res->nt_status, why);
         logon_limit_failed(c, s->sent);
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
+        logon_send_refusal(c);
     } else {
         /* the directory could not answer: not the account's fault, not counted against the
          * address; 503 tells the client to come back */
@@ -430,149 +438,82 @@ static void directory_done(struct dir_job *job, const struct dir_result *res)
             snprintf(why, sizeof why, "directory unavailable: %s", res->detail);
         }
         log_auth_failure_nt(c, s->sent, 1311, res->nt_status, why);
-        refuse(c, 503, "Service Unavailable", why);
+        logon_refuse(c, 503, "Service Unavailable", why);
     }
     logon_session_clear(s);
     conn_logon_done(c, result);
 }
 
-int logon_http(struct conn *c, const struct http_request *req)
+/* ---------- one NTLM message ---------- */
+
+int ntlm_step(struct conn *c, const uint8_t *msg, size_t len, struct buf *out,
+              struct ntlm_result *res, char *who, size_t whosz)
 {
     struct gateway *gw = c->gw;
     struct logon_session *s = c->logon;
-    if (http_request_header(req, "RDG-Auth-Scheme")) {
-        log_auth_failure(c, "", 1326, "RDG-Auth-Scheme (PAA/SSPI_NTLM) is not supported");
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-        return 0;
-    }
-    const char *authz = http_request_header(req, "Authorization");
-    char scheme[16] = "";
-    const char *tok = NULL;
-    if (authz) {
-        const char *sp = strchr(authz, ' ');
-        size_t sl = sp ? (size_t)(sp - authz) : strlen(authz);
-        if (sl < sizeof scheme) {
-            memcpy(scheme, authz, sl);
-            scheme[sl] = 0;
-        }
-        tok = sp ? sp + 1 : "";
-        while (*tok == ' ')
-            tok++;
-    }
-    if (!authz || (!str_ieq(scheme, "NTLM") && !str_ieq(scheme, "Negotiate")) || !*tok) {
-        if (++s->rounds > MAX_AUTH_ROUNDS) {
-            refuse(c, 401, "Unauthorized", "too many authentication rounds");
-            return 0;
-        }
-        /* Only NTLM is offered: a raw NTLM token is also accepted under "Negotiate" (what
-         * Windows clients send when Kerberos is impossible), but SPNEGO is not implemented. */
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", false);
-        return 0;
-    }
-    size_t tlen = strlen(tok);
-    uint8_t msg[NTLM_MAX_MESSAGE];
-    int mlen =
-        tlen > (NTLM_MAX_MESSAGE / 3) * 4 + 4 ? -1 : base64_decode(tok, tlen, msg, sizeof msg);
-    if (mlen < 12 || memcmp(msg, "NTLMSSP\0", 8) != 0) {
-        log_auth_failure(c, "", 1326, "authorization token is not a raw NTLM message");
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-        return 0;
+    if (len < 12 || len > NTLM_MAX_MESSAGE || memcmp(msg, "NTLMSSP\0", 8) != 0) {
+        log_auth_failure(c, "", 1326, "the token is not an NTLM message");
+        return STEP_FAILED;
     }
     uint32_t type = (uint32_t)msg[8] | (uint32_t)msg[9] << 8 | (uint32_t)msg[10] << 16 |
                     (uint32_t)msg[11] << 24;
-    char why[160];
-    if (logon_limit_blocked(c, NULL, why, sizeof why)) {
-        log_auth_failure(c, "", 1909, why);
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-        return 0;
-    }
-    str_copy(s->scheme, str_ieq(scheme, "Negotiate") ? "Negotiate" : "NTLM", sizeof s->scheme);
     uint64_t now = now_ms();
     if (type == 1) {
-        if (++s->rounds > MAX_AUTH_ROUNDS) {
-            refuse(c, 401, "Unauthorized", "too many authentication rounds");
-            return 0;
-        }
         if (!s->ntlm) {
             s->ntlm = malloc(sizeof *s->ntlm);
             if (!s->ntlm) {
-                refuse(c, 503, "Service Unavailable", "out of memory");
-                return 0;
+                log_auth_failure(c, "", 1326, "out of memory");
+                return STEP_FAILED;
             }
         }
         ntlm_ctx_init(s->ntlm);
-        struct buf ch = BUF_INIT;
         uint64_t ft = ntlm_filetime_from_unix(now_realtime_us() / 1000000u);
-        int r = ntlm_accept_negotiate(s->ntlm, &gw->ntlm_cfg, msg, (size_t)mlen, ft, now, &ch);
+        int r = ntlm_accept_negotiate(s->ntlm, &gw->ntlm_cfg, msg, len, ft, now, out);
         if (r != NTLM_OK) {
-            buf_free(&ch);
             log_auth_failure(c, "", 1326, ntlm_strerror(r));
-            conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-            return 0;
+            return STEP_FAILED;
         }
-        char b64[2048];
-        base64_encode(buf_data(&ch), buf_len(&ch), b64, sizeof b64);
-        buf_free(&ch);
-        buf_printf(&c->out,
-                   "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: %s %s\r\nContent-Length: "
-                   "0\r\n\r\n",
-                   s->scheme, b64);
         preauth_progress(c, PA_AUTH);
-        conn_flush(c);
-        return 0;
+        return STEP_CONTINUE;
     }
     if (type != 3 || !s->ntlm) {
         log_auth_failure(c, "", 1326, "NTLM message out of order");
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-        return 0;
+        return STEP_FAILED;
     }
     users_reload_if_changed(gw);
-    struct ntlm_result res;
-    char who[2 * NTLM_NAME_MAX + 2];
-    if (ntlm_authenticate_names(msg, (size_t)mlen, &res) == NTLM_OK &&
-        goes_to_directory(gw, res.domain, res.user)) {
-        snprintf(who, sizeof who, "%s%s%s", res.domain, res.domain[0] ? "\\" : "", res.user);
+    memset(res, 0, sizeof *res);
+    char why[160];
+    if (ntlm_authenticate_names(msg, len, res) == NTLM_OK &&
+        goes_to_directory(gw, res->domain, res->user)) {
+        snprintf(who, whosz, "%s%s%s", res->domain, res->domain[0] ? "\\" : "", res->user);
         /* a blocked (address, account) is refused before the directory is asked */
         if (logon_limit_blocked(c, who, why, sizeof why)) {
-            OPENSSL_cleanse(msg, sizeof msg);
             logon_session_clear(s);
             log_auth_failure(c, who, 1909, why);
-            conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-            return 0;
+            return STEP_FAILED;
         }
-        int r = directory_logon(c, msg, (size_t)mlen, now);
-        OPENSSL_cleanse(msg, sizeof msg);
-        return r;
+        return directory_logon(c, msg, len, now);
     }
-    memset(&res, 0, sizeof res);
+    memset(res, 0, sizeof *res);
     int r =
-        ntlm_accept_authenticate(s->ntlm, &gw->ntlm_cfg, msg, (size_t)mlen, now,
+        ntlm_accept_authenticate(s->ntlm, &gw->ntlm_cfg, msg, len, now,
                                  (const uint8_t(*)[16])(c->proxied ? gw->front_cbt : gw->tls.cbt),
-                                 c->proxied ? gw->front_ncbt : gw->tls.ncbt, ntlm_lookup, c, &res);
+                                 c->proxied ? gw->front_ncbt : gw->tls.ncbt, ntlm_lookup, c, res);
     logon_session_clear(s);
-    OPENSSL_cleanse(msg, sizeof msg);
-    snprintf(who, sizeof who, "%s%s%s", res.domain, res.domain[0] ? "\\" : "", res.user);
+    snprintf(who, whosz, "%s%s%s", res->domain, res->domain[0] ? "\\" : "", res->user);
     /* a blocked (address, account) is refused whatever the password: no oracle for guessers */
     if (logon_limit_blocked(c, who, why, sizeof why)) {
         log_auth_failure(c, who, 1909, why);
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-        return 0;
+        return STEP_FAILED;
     }
     if (r != NTLM_OK) {
         log_auth_failure(c, who, 1326, ntlm_strerror(r));
         logon_limit_failed(c, who);
-        conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: NTLM\r\n", true);
-        return 0;
+        return STEP_FAILED;
     }
-    logon_limit_succeeded(c, who);
-    str_copy(c->who->account, res.identity, sizeof c->who->account);
-    str_copy(c->who->method, "NTLM", sizeof c->who->method);
+    str_copy(c->who->account, res->identity, sizeof c->who->account);
     str_copy(c->who->source, "local", sizeof c->who->source);
-    snprintf(c->who->flags, sizeof c->who->flags, "%s%s%s", res.had_mic ? "MIC" : "",
-             res.had_mic && res.had_cbt ? ", " : "", res.had_cbt ? "channel binding" : "");
-    stats_logon(c->logon->scheme[0] ? c->logon->scheme : "NTLM", LOGON_OK);
-    add_system_groups(c->who);
-    log_info("%s authenticated as %s (NTLM%s%s, workstation \"%s\")", c->peer_str, c->who->account,
-             res.had_mic ? ", MIC" : "", res.had_cbt ? ", channel binding" : "", res.workstation);
-    return 1;
+    snprintf(c->who->flags, sizeof c->who->flags, "%s%s%s", res->had_mic ? "MIC" : "",
+             res->had_mic && res->had_cbt ? ", " : "", res->had_cbt ? "channel binding" : "");
+    return STEP_DONE;
 }

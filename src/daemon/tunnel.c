@@ -74,6 +74,10 @@ struct tunnel *tunnel_new(struct gateway *gw, struct conn *out, bool websocket)
     t->next_channel_id = 1;
     t->created_ms = now_ms();
     t->deadline_ms = t->created_ms + gw->cfg->lim.setup_ms;
+    if (out->unsupported_auth) {
+        t->unsupported_auth = true;
+        t->deadline_ms = t->created_ms + gw->cfg->lim.auth_ms;
+    }
     t->pkt_in.cap_limit = 4u * gw->cfg->lim.max_packet;
     t->to_target.cap_limit = (size_t)gw->cfg->lim.relay_buffer + 2u * gw->cfg->lim.max_packet;
     /* the tunnel shares its user's identity (identity.h) and its registry entry points in */
@@ -761,6 +765,13 @@ static void on_data(struct tunnel *t, const uint8_t *d, uint16_t len)
 static bool dispatch(struct tunnel *t, const struct tsgu_packet *p)
 {
     int st = t->state;
+    if (t->unsupported_auth) {
+        /* no HTTP logon (RDG-Auth-Scheme PAA ...): whatever comes first is answered with
+         * E_PROXY_UNSUPPORTED_AUTHENTICATION_METHOD in its response, and the tunnel ends */
+        refuse(t, p->type, TSGU_E_PROXY_UNSUPPORTED_AUTHENTICATION_METHOD,
+               "authentication method not supported (RDG-Auth-Scheme)");
+        return false;
+    }
     switch (p->type) {
     case TSGU_PKT_HANDSHAKE_REQUEST:
         if (st != TUN_INITIALIZED)

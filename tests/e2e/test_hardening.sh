@@ -336,15 +336,15 @@ EOF
 revive
 
 # ---------------------------------------------------------------- legacy pairing
-ok "legacy: IN with an unknown RDG-Connection-Id -> 404 and EVENT 210" py leg_in_alone <<'EOF'
+ok "legacy: IN with an unknown RDG-Connection-Id -> 503 (not 404: mstsc would fall back to RPC) and EVENT 210" py leg_in_alone <<'EOF'
 n = log_count(E, 'EVENT 210')
 inc, r = open_legacy_in(E.gw, E.creds(), new_conn_id(), final=False)
-check(r.status == 404, 'IN answered 404 (got %d)' % r.status)
+check(r.status == 503, 'IN answered 503 (got %d)' % r.status)
 check(inc.wait_eof(3)[0], 'IN connection closed')
 time.sleep(0.2)
 check(log_count(E, 'EVENT 210') == n + 1, 'EVENT 210 logged')
 EOF
-ok "legacy: IN from another user with alice's RDG-Connection-Id -> 404, EVENT 210; alice's OUT survives" \
+ok "legacy: IN from another user with alice's RDG-Connection-Id -> 503, EVENT 210; alice's OUT survives" \
     py leg_in_hijack <<'EOF'
 cid = new_conn_id()
 out, r = open_legacy_out(E.gw, E.creds(), cid)
@@ -352,7 +352,7 @@ check(r.status == 200, 'alice: OUT 200')
 BOB210 = 'EVENT 210 Username="CONTOSO\\\\bob"'
 n = log_count(E, BOB210)
 bad, r2 = open_legacy_in(E.gw, E.creds(r'CONTOSO\bob'), cid, final=False)
-check(r2.status == 404, 'bob: IN with alice\'s id answered 404 (got %d)' % r2.status)
+check(r2.status == 503, 'bob: IN with alice\'s id answered 503 (got %d)' % r2.status)
 time.sleep(0.2)
 check(log_count(E, BOB210) == n + 1, 'EVENT 210 names bob')
 inc, r3 = open_legacy_in(E.gw, E.creds(), cid)
@@ -372,13 +372,13 @@ check(r3.status == 200, 'IN pairs with the first OUT')
 t = LegacyTunnel(out, inc); setup(t, '127.0.0.1', E.echo)
 check(echo_roundtrip(t), 'tunnel works')
 EOF
-ok "legacy: a second IN for an already paired tunnel -> 404" py leg_in_twice <<'EOF'
+ok "legacy: a second IN for an already paired tunnel -> 503" py leg_in_twice <<'EOF'
 cid = new_conn_id()
 t = None
 out, r = open_legacy_out(E.gw, E.creds(), cid)
 inc, r2 = open_legacy_in(E.gw, E.creds(), cid)
 inc2, r3 = open_legacy_in(E.gw, E.creds(), cid, final=False)
-check(r3.status == 404, 'second IN answered 404 (got %d)' % r3.status)
+check(r3.status == 503, 'second IN answered 503 (got %d)' % r3.status)
 t = LegacyTunnel(out, inc); setup(t, '127.0.0.1', E.echo)
 check(echo_roundtrip(t), 'the paired tunnel is unaffected')
 EOF
@@ -392,7 +392,7 @@ dt = time.monotonic() - t0
 note('OUT closed %.2f s after the 200 (pairing-timeout = 2s)' % dt)
 check(eof and 1.5 <= dt <= 4.5, 'closed after about 2 s')
 inc, r2 = open_legacy_in(E.gw, E.creds(), cid, final=False)
-check(r2.status == 404, 'a late IN finds nothing (404)')
+check(r2.status == 503, 'a late IN finds nothing (503)')
 EOF
 ok "legacy: pairing timeout logged" has gw "no IN channel within the pairing timeout"
 ok "legacy: a third IN request with another method closes the tunnel" py leg_in_badthird <<'EOF'
@@ -552,14 +552,16 @@ c.send(b'RDG_OUT_DATA /remoteDesktopGateway/ HTTP/1.1\r\nHost: x\r\n\r\n')
 eof, n = c.wait_eof(5)
 check(eof, 'closed (%d bytes of TLS alert)' % n)
 EOF
-ok "http: no Authorization -> 401 WWW-Authenticate: NTLM, connection kept" py http_noauth <<'EOF'
+ok "http: no Authorization -> 401 WWW-Authenticate: Negotiate, NTLM, connection kept" py http_noauth <<'EOF'
 c = Conn(E.gw)
 c.send(build_request('RDG_OUT_DATA', std_headers(new_conn_id())))
 r = read_response(c)
-check(r.status == 401 and r.header('WWW-Authenticate') == 'NTLM', '401 with NTLM (got %d %s)' % (r.status, r.header('WWW-Authenticate')))
+offers = [v for k, v in r.headers if k.lower() == 'www-authenticate']
+check(r.status == 401 and offers == ['Negotiate', 'NTLM'], '401 with Negotiate, NTLM (got %d %s)' % (r.status, offers))
 c.send(build_request('RDG_OUT_DATA', std_headers(new_conn_id(), auth='Basic YWxpY2U6U2VjcmV0MQ==')))
 r = read_response(c)
-check(r.status == 401, 'Basic is answered with another NTLM 401')
+offers = [v for k, v in r.headers if k.lower() == 'www-authenticate']
+check(r.status == 401 and offers == ['Negotiate', 'NTLM'], 'Basic (not enabled) is answered with another 401 without Basic')
 EOF
 ok "http: daemon alive and serving" py http_after <<'EOF'
 healthy(E)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Issue 10: what Windows clients (mstsc, the Microsoft Remote Desktop apps) send, accepted the
 # first time. The channel life cycle (CLOSE_CHANNEL keeps the tunnel; a new CHANNEL_CREATE gets a
-# new channel), and the registry / DisconnectUser around it; scripted with
-# tests/support/rdgclient.py against tsgwd and an echo target.
+# new channel) and the registry / DisconnectUser around it; SPNEGO with a real initiator (MIT
+# krb5 + gss-ntlmssp, tests/support/spnegoclient.py); the 401 offers, Basic over TLS, PAA, the
+# answers that keep mstsc off RPC over HTTP, the legacy IN body on the authenticating request.
+# Scripted with tests/support/rdgclient.py against tsgwd and an echo target.
 . "$(dirname "$0")/lib.sh"
 
 SUPPORT=$(cd "$(dirname "$0")/../support" && pwd)
@@ -23,8 +25,11 @@ admin-socket = admin.sock
 users-file = users
 netbios-domain = CONTOSO
 gateway-names = 127.0.0.1; localhost
+basic = yes
 [limits]
 no-channel-timeout = 2s
+auth-failures = 3
+auth-block = 3s
 [cap:Staff]
 user-groups = RDG Users
 [rap:Lab]
@@ -133,6 +138,199 @@ log = open(E.log).read()
 check('ChannelId="0" ConnectionProtocol="HTTP" Method="DisconnectUser"' in log, 'event 202 with ChannelId 0')
 r = subprocess.run([E.ctl, '-s', E.sock, 'disconnect-user', r'CONTOSO\alice'], capture_output=True, text=True)
 check(r.returncode != 0, 'nothing left: disconnect-user reports not found')
+EOF
+
+# ---------------------------------------------------------------- what clients probe for
+ok "401 without Authorization lists Negotiate, NTLM, Basic (enabled, TLS)" py offers <<'EOF'
+c = Conn(E.gw)
+c.send(build_request('RDG_OUT_DATA', std_headers(new_conn_id())))
+r = read_response(c)
+offers = [v for k, v in r.headers if k.lower() == 'www-authenticate']
+check(r.status == 401, '401')
+check(offers[:2] == ['Negotiate', 'NTLM'] and len(offers) == 3 and offers[2].startswith('Basic realm='),
+      'Negotiate, then NTLM, then Basic (got %s)' % offers)
+EOF
+
+# basic_upgrade: a WebSocket upgrade with Basic, as the iOS app sends it
+cat >"$WORK/basic.py" <<'EOF'
+import base64, os
+from rdgclient import *
+def basic_upgrade(port, user, password, source=None, proto=True):
+    c = Conn(port, source=source)
+    key = base64.b64encode(os.urandom(16)).decode()
+    h = std_headers(new_conn_id(), ws_key=key,
+                    auth='Basic ' + base64.b64encode(('%s:%s' % (user, password)).encode()).decode())
+    if proto:
+        h.append(('Sec-WebSocket-Protocol', 'binary'))
+    c.send(build_request('RDG_OUT_DATA', h))
+    return read_response(c), c
+EOF
+export PYTHONPATH="$SUPPORT:$WORK"
+ok "Basic over TLS: right password -> 101, Sec-WebSocket-Protocol: binary echoed, a tunnel works" py basic_ok <<'EOF'
+from basic import basic_upgrade
+for user in (r'CONTOSO\alice', 'alice', 'alice@contoso.test'):
+    r, c = basic_upgrade(E.gw, user, 'Secret1')
+    check(r.status == 101, '%s: 101 (got %d)' % (user, r.status))
+check(r.header('Sec-WebSocket-Protocol') == 'binary', 'subprotocol echoed')
+t = WsTunnel(c)
+setup(t, '127.0.0.1', E.echo)
+check(echo_roundtrip(t, 3000), 'echo through the Basic-authenticated tunnel')
+t.send_pkt(close_channel(0)); t.expect(CLOSE_CHANNEL_RESPONSE); t.finish(3)
+EOF
+ok "Basic: logon logged with its method" grep -q 'authenticated as CONTOSO\\alice (Basic, over TLS)' "$WORK/gw.log"
+ok "Basic: wrong password -> 401 and event 201; the third failure blocks the address (1909)" py basic_bad <<'EOF'
+import time
+from basic import basic_upgrade
+src = '127.0.0.21'
+for i in range(3):
+    r, c = basic_upgrade(E.gw, r'CONTOSO\alice', 'wrong', source=src)
+    check(r.status == 401, 'wrong password %d: 401' % (i + 1))
+    check(c.wait_eof(3)[0], 'and the connection closes')
+r, c = basic_upgrade(E.gw, r'CONTOSO\alice', 'Secret1', source=src)
+check(r.status == 401, 'then even the right password is refused while blocked')
+log = open(E.log).read()
+check('AuthType="Basic" ConnectionProtocol="HTTP" ErrorCode="1326" Reason="bad credentials (Basic)"' in log, 'event 201 for Basic')
+check('IpAddress="%s" AuthType="Basic" ConnectionProtocol="HTTP" ErrorCode="1909"' % src in log, 'event 201 rate limited (1909)')
+time.sleep(3.2)
+r, c = basic_upgrade(E.gw, r'CONTOSO\alice', 'Secret1', source=src)
+check(r.status == 101, 'after auth-block the right password works')
+EOF
+ok "Basic: never in clear text (plain HTTP to the gateway port gets no upgrade)" py basic_plain <<'EOF'
+import base64
+c = Conn(E.gw, tls=False)
+c.send(build_request('RDG_OUT_DATA', std_headers(new_conn_id(), ws_key='dGhlIHNhbXBsZSBub25jZQ==',
+       auth='Basic ' + base64.b64encode(b'CONTOSO\\alice:Secret1').decode())))
+eof, n = c.wait_eof(5)
+check(eof, 'closed without an answer in clear (%d bytes, a TLS alert at most)' % n)
+EOF
+
+# ---------------------------------------------------------------- SPNEGO
+ok "SPNEGO: MIT krb5 + gss-ntlmssp log on (NTLM in SPNEGO, channel binding, both mechListMICs)" py spnego_ok <<'EOF'
+import spnegoclient as S
+r, c, d = S.spnego_logon(E.gw, r'CONTOSO\alice', 'Secret1', ws_key='dGhlIHNhbXBsZSBub25jZQ==')
+check(d['t2'].get('state') == 1 and d['t2'].get('mech') == S.OID_NTLM and d['t2']['token'][:8] == b'NTLMSSP\0',
+      'first answer: accept-incomplete, NTLM, the CHALLENGE')
+check('mic' in d['t3'], 'the initiator sent a mechListMIC')
+check(r.status == 101, 'then 101 (got %d)' % r.status)
+check(d.get('t4', {}).get('state') == 0 and len(d['t4'].get('mic', b'')) == 16, '101 carries accept-completed with our mechListMIC')
+check(d['complete'], 'the initiator accepted our mechListMIC (context complete)')
+t = WsTunnel(c)
+setup(t, '127.0.0.1', E.echo)
+check(echo_roundtrip(t, 3000), 'a tunnel over the SPNEGO logon')
+t.send_pkt(close_channel(0)); t.expect(CLOSE_CHANNEL_RESPONSE); t.finish(3)
+EOF
+ok "SPNEGO: logon logged as Negotiate with the mechListMIC" grep -q 'authenticated as CONTOSO\\alice (Negotiate, MIC, channel binding, .*SPNEGO with mechListMIC)' "$WORK/gw.log"
+ok "SPNEGO: a tampered mechListMIC is refused (401, reject, event 201)" py spnego_tamper <<'EOF'
+import spnegoclient as S
+r, c, d = S.spnego_logon(E.gw, r'CONTOSO\alice', 'Secret1', ws_key='dGhlIHNhbXBsZSBub25jZQ==', tamper_mic=True, source='127.0.0.31')
+check(r.status == 401, '401 (got %d)' % r.status)
+check(d.get('t4', {}).get('state') == 2, 'NegTokenResp reject')
+check(c.wait_eof(3)[0], 'connection closed')
+check('Reason="SPNEGO mechListMIC does not verify"' in open(E.log).read(), 'event 201 says why')
+EOF
+ok "SPNEGO: Kerberos optimistic token -> request-mic + NTLM; NTLM with gss-ntlmssp's mechListMIC logs on" \
+    py spnego_krb <<'EOF'
+import spnegoclient as S
+r, c, d = S.kerberos_first_logon(E.gw, r'CONTOSO\alice', 'Secret1', ws_key='dGhlIHNhbXBsZSBub25jZQ==')
+check(d['t0'] == {'state': 3, 'mech': S.OID_NTLM}, 'answer to the Kerberos NegTokenInit: request-mic, NTLM, no token (%s)' % d['t0'])
+check(d['t1'].get('state') == 1 and d['t1']['token'][:8] == b'NTLMSSP\0', 'then the CHALLENGE')
+check(r.status == 101, '101 (got %d)' % r.status)
+check(d.get('server_mic_ok'), 'gss-ntlmssp verified our mechListMIC')
+EOF
+ok "SPNEGO: after request-mic, no mechListMIC -> refused" py spnego_krb_nomic <<'EOF'
+import spnegoclient as S
+r, c, d = S.kerberos_first_logon(E.gw, r'CONTOSO\alice', 'Secret1', ws_key='dGhlIHNhbXBsZSBub25jZQ==', send_mic=False, source='127.0.0.32')
+check(r.status == 401, '401 (got %d)' % r.status)
+check('Reason="SPNEGO mechListMIC missing after request-mic"' in open(E.log).read(), 'event 201 says why')
+EOF
+ok "SPNEGO: no NTLM on the initiator's list -> reject" py spnego_nontlm <<'EOF'
+import base64, spnegoclient as S
+c = Conn(E.gw)
+tok = S.neg_token_init(S.mech_type_list(S.OID_KRB5), S.tlv(0x60, b'\x06\x01\x00'))
+c.send(build_request('RDG_OUT_DATA', std_headers(new_conn_id(), auth='Negotiate ' + base64.b64encode(tok).decode())))
+r = read_response(c)
+t = S._token_of(r)
+check(r.status == 401 and t is not None and S.parse_resp(t).get('state') == 2, '401 with negState reject')
+EOF
+
+# ---------------------------------------------------------------- PAA, other paths
+ok "PAA: RDG-Auth-Scheme PAA -> E_PROXY_UNSUPPORTED_AUTHENTICATION_METHOD in HANDSHAKE_RESPONSE" py paa <<'EOF'
+import base64, os
+c = Conn(E.gw)
+h = std_headers(new_conn_id(), ws_key=base64.b64encode(os.urandom(16)).decode())
+h.append(('RDG-Auth-Scheme', 'PAA'))
+c.send(build_request('RDG_OUT_DATA', h))
+r = read_response(c)
+check(r.status == 101, 'the upgrade goes through without a logon (got %d)' % r.status)
+t = WsTunnel(c)
+t.send_pkt(handshake_request(ext_auth=2))
+refused(t, HANDSHAKE_RESPONSE, E_PROXY_UNSUPPORTED_AUTHENTICATION_METHOD)
+check('Reason="RDG-Auth-Scheme PAA is not supported"' in open(E.log).read(), 'event 201')
+EOF
+ok "PAA: a PAA tunnel that skips the handshake is refused the same way" py paa2 <<'EOF'
+import base64, os
+c = Conn(E.gw)
+h = std_headers(new_conn_id(), ws_key=base64.b64encode(os.urandom(16)).decode())
+h.append(('RDG-Auth-Scheme', 'PAA'))
+c.send(build_request('RDG_OUT_DATA', h))
+check(read_response(c).status == 101, '101')
+t = WsTunnel(c)
+t.send_pkt(tunnel_create(caps=0x3F, paa_cookie='token\0'.encode('utf-16-le')))
+refused(t, TUNNEL_RESPONSE, E_PROXY_UNSUPPORTED_AUTHENTICATION_METHOD)
+EOF
+ok "POST /KdcProxy -> 503 at once; RPC_IN_DATA /rpc/rpcproxy.dll -> 404 at once" py paths <<'EOF'
+import time
+t0 = time.monotonic()
+c = Conn(E.gw)
+c.send(b'POST /KdcProxy HTTP/1.1\r\nHost: gw\r\nUser-Agent: kerberos/1.0\r\nContent-Type: application/kerberos\r\nContent-Length: 200\r\n\r\n' + b'\x30' * 200)
+r = read_response(c)
+check(r.status == 503, 'KdcProxy: 503 (got %d)' % r.status)
+check(c.wait_eof(3)[0], 'closed')
+c = Conn(E.gw)
+c.send(b'RPC_IN_DATA /rpc/rpcproxy.dll?gw:3388 HTTP/1.1\r\nHost: gw\r\nContent-Length: 1073741824\r\n\r\n')
+r = read_response(c)
+check(r.status == 404, 'RPC over HTTP: 404 (got %d)' % r.status)
+note('both answered in %.0f ms' % ((time.monotonic() - t0) * 1000))
+check(time.monotonic() - t0 < 2, 'at once')
+EOF
+ok "absolute-form target (https://host/remoteDesktopGateway/) is the gateway path" py absform <<'EOF'
+c = Conn(E.gw)
+c.send(build_request('RDG_OUT_DATA', std_headers(new_conn_id()), path='https://127.0.0.1/remoteDesktopGateway/'))
+r = read_response(c)
+check(r.status == 401, '401 (a logon), not 404 (got %d)' % r.status)
+EOF
+
+# ---------------------------------------------------------------- legacy IN with a body
+ok "legacy: the authenticating IN request already chunked -> no answer, its body is the packet stream" \
+    py leg_in_body <<'EOF'
+import base64
+cid = new_conn_id()
+out, r = open_legacy_out(E.gw, E.creds(), cid)
+check(r.status == 200, 'OUT 200')
+inc = Conn(E.gw)
+neg = ntlm_negotiate()
+inc.send(build_request('RDG_IN_DATA', std_headers(cid, auth='NTLM ' + base64.b64encode(neg).decode())))
+r = read_response(inc)
+chal = base64.b64decode(r.header('WWW-Authenticate').split(' ', 1)[1])
+a = ntlm_authenticate(E.creds(), neg, chal, inc.cert)
+h = [x for x in std_headers(cid, auth='NTLM ' + base64.b64encode(a).decode()) if x[0] != 'Content-Length']
+h.append(('Transfer-Encoding', 'chunked'))
+p = handshake_request()
+inc.send(build_request('RDG_IN_DATA', h) + b'%X\r\n' % len(p) + p + b'\r\n')
+t = LegacyTunnel(out, inc)
+rt, body = t.recv_pkt(5)
+check(rt == HANDSHAKE_RESPONSE and status_of(rt, body) == 0, 'the HANDSHAKE in that body was answered on OUT')
+for p, want in ((tunnel_create(), TUNNEL_RESPONSE), (tunnel_auth('vm'), TUNNEL_AUTH_RESPONSE),
+                (channel_create(['127.0.0.1'], E.echo), CHANNEL_RESPONSE)):
+    t.send_pkt(p)
+    t.expect(want)
+check(echo_roundtrip(t, 5000), 'echo')
+inc.settimeout(0.5)
+try:
+    extra = inc.sock.recv(100)
+except Exception:
+    extra = b''
+check(extra == b'', 'nothing was written back on IN')
 EOF
 
 ok "tsgwd still running" kill -0 "$GW_PID"
