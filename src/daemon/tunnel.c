@@ -21,9 +21,11 @@
 #include "tsgu/tsgu.h"
 
 #define SERVER_CAPS (TSGU_CAP_IDLE_TIMEOUT | TSGU_CAP_SERVICE_MSG)
-#define TARGET_READ 65535 /* one DATA packet's worth */
-#define TARGET_READ_WS                                                                             \
-    65525 /* so that 10 + payload fits a 16-bit WebSocket length (4-byte header) */
+/* Server-to-client DATA carries at most 16384 bytes: what a Windows RD Gateway sends (the
+ * mstsc captures, docs/windows-clients.md D14); nothing shows mstsc taking more. The WebSocket
+ * frame of such a packet always has a 4-byte header. */
+#define TARGET_READ 16384
+#define TARGET_READ_WS 16384
 
 static void target_on_io(struct io *io, uint32_t events);
 

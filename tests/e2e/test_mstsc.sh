@@ -4,7 +4,8 @@
 # new channel) and the registry / DisconnectUser around it; SPNEGO with a real initiator (MIT
 # krb5 + gss-ntlmssp, tests/support/spnegoclient.py); the 401 offers, Basic over TLS, PAA, the
 # answers that keep mstsc off RPC over HTTP, the legacy IN body on the authenticating request.
-# Scripted with tests/support/rdgclient.py against tsgwd and an echo target.
+# Scripted with tests/support/rdgclient.py against tsgwd and an echo target; the mstsc-like
+# client (tests/support/mstscclient.py) against a real RDP server (freerdp-shadow-cli).
 . "$(dirname "$0")/lib.sh"
 
 SUPPORT=$(cd "$(dirname "$0")/../support" && pwd)
@@ -12,6 +13,7 @@ PYTHON=${PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command 
 GPORT=$(free_port)
 ECHO=$(free_port)   # echo target
 OTHER=$(free_port)  # a port no RAP allows
+RDP=$(free_port)    # freerdp-shadow-cli: a real RDP server for the mstsc-like client
 SOCK="$WORK/admin.sock"
 make_cert "$WORK"
 add_user "$WORK/users" 'CONTOSO\alice' 'Secret1' 'RDG Users' 'Alice Liddell'
@@ -34,8 +36,8 @@ auth-block = 3s
 user-groups = RDG Users
 [rap:Lab]
 user-groups = RDG Users
-resources = 127.0.0.1
-ports = $ECHO
+resources = 127.0.0.1; localhost
+ports = $ECHO; $RDP
 CONF
 
 export TSGW_GW=$GPORT TSGW_ECHO=$ECHO TSGW_OTHER=$OTHER TSGW_USERS="$WORK/users" \
@@ -56,6 +58,7 @@ py() {
 $PYTHON "$SUPPORT/rdgclient.py" echo --port "$ECHO" >"$WORK/echo.log" 2>&1 &
 PIDS+=($!)
 wait_for 10 "$WORK/echo.log" "listening" || { echo "Bail out! echo target did not start"; exit 1; }
+start_target "$RDP" target || { echo "Bail out! freerdp-shadow-cli did not start"; exit 1; }
 start_tsgwd "$WORK/tsgw.conf" gw || { echo "Bail out! tsgwd did not start"; exit 1; }
 export TSGW_PID=$GW_PID
 
@@ -332,6 +335,25 @@ except Exception:
     extra = b''
 check(extra == b'', 'nothing was written back on IN')
 EOF
+
+# ---------------------------------------------------------------- mstsc, as captured
+# tests/support/mstscclient.py: the capture's HTTP requests and MS-TSGU packets byte for byte,
+# against a real RDP server (freerdp-shadow-cli answers the captured X.224 Connection Request)
+for mode in websocket legacy; do
+    flag=
+    [ $mode = legacy ] && flag=--legacy
+    ok "mstsc-like client ($mode): Negotiate/NTLM as mstsc, the captured packets, close and re-create, two X.224 round trips" \
+        bash -c "timeout 60 '$PYTHON' '$SUPPORT/mstscclient.py' --gw $GPORT --users '$WORK/users' \
+            --user 'CONTOSO\\alice' --upn alice@contoso.test --host localhost --target localhost \
+            --target-port $RDP --recreate $flag >'$WORK/mstsc_$mode.out' 2>&1; rc=\$?; \
+            grep -c '^ok:' '$WORK/mstsc_$mode.out' | sed 's/^/# checks passed: /'; \
+            [ \$rc -eq 0 ] || tail -n 3 '$WORK/mstsc_$mode.out' | sed 's/^/#   /'; exit \$rc"
+done
+ok "mstsc-like client: logged on as the UPN with an empty domain, workstation IT-HELP-CLIENT" \
+    grep -q 'authenticated as CONTOSO\\alice (NTLM, MIC, channel binding, workstation "IT-HELP-CLIENT")' "$WORK/gw.log"
+ok "mstsc-like client: channels 1 and 2 of one tunnel, both with 302 and 303" bash -c "
+    t=\$(grep -o 'EVENT 302 .*Resource=\"localhost\" Port=\"$RDP\".*ChannelId=\"2\" .*Transport=\"legacy\"' '$WORK/gw.log' | grep -o 'TunnelId=\"[0-9]*\"' | head -1)
+    [ -n \"\$t\" ] && grep -q \"EVENT 303 .*\$t .*ChannelId=\\\"1\\\"\" '$WORK/gw.log' && grep -q \"EVENT 303 .*\$t .*ChannelId=\\\"2\\\"\" '$WORK/gw.log'"
 
 ok "tsgwd still running" kill -0 "$GW_PID"
 finish

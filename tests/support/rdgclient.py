@@ -238,12 +238,13 @@ def channel_binding(cert_der, override=None):
 def ntlm_authenticate(creds, negotiate, challenge_msg, cert_der, spn='HTTP/127.0.0.1',
                       mic=True, mic_flag=None, cbt=None, no_cbt=False, no_spn=False,
                       timestamp=None, wrong_mic=False, key_exch=None, domain=None, user=None,
-                      hash_domain=None):
+                      hash_domain=None, single_host=False):
     """Builds an NTLMv2 AUTHENTICATE like FreeRDP 2.11.7. Knobs for defects:
     mic=False: no MIC (MsvAvFlags not sent, MIC field absent); mic_flag: MsvAvFlags value to
     advertise regardless; cbt: 16 bytes to send as MsvAvChannelBindings; no_cbt / no_spn: leave
     that AV pair out; wrong_mic: flip a MIC bit; timestamp: 8 bytes instead of the challenge's;
-    domain/user: the names to send; hash_domain: the domain to hash with, if not the one sent."""
+    domain/user: the names to send; hash_domain: the domain to hash with, if not the one sent;
+    single_host: add MsvAvSingleHost (48 bytes), as Windows does."""
     ch = ntlm_parse_challenge(challenge_msg)
     dom = creds.domain if domain is None else domain
     usr = creds.user if user is None else user
@@ -263,6 +264,8 @@ def ntlm_authenticate(creds, negotiate, challenge_msg, cert_der, spn='HTTP/127.0
         pairs.append((6, struct.pack('<I', flags_val)))
     if not no_cbt:
         pairs.append((10, channel_binding(cert_der, cbt)))
+    if single_host:
+        pairs.append((8, struct.pack('<II', 48, 0) + b'\0' * 8 + os.urandom(32)))
     if not no_spn:
         pairs.append((9, spn.encode('utf-16-le')))
     cchal = os.urandom(8)
