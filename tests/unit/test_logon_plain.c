@@ -61,7 +61,14 @@ static void exchange(const char *req, char *out, size_t outsz, bool *authed)
     c->gw = gw;
     conn_attach_fd(c, sv[0]);
     str_copy(c->peer_str, "127.0.0.9", sizeof c->peer_str);
-    assert_int_equal(http_parser_init(&c->hp, &gw->http_lim), 0);
+    /* what accept allocates: the setup state and a private identity */
+    c->hp = calloc(1, sizeof *c->hp);
+    c->logon = calloc(1, sizeof *c->logon);
+    c->who = identity_new();
+    assert_non_null(c->hp);
+    assert_non_null(c->logon);
+    assert_non_null(c->who);
+    assert_int_equal(http_parser_init(c->hp, &gw->http_lim), 0);
     c->phase = CONN_HTTP;
     c->in.cap_limit = 1u << 20;
     gw->conns = c;
