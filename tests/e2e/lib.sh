@@ -43,6 +43,9 @@ stop_pid() { # stop_pid PID: TERM, then KILL after 3 s
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do stop_pid "$p"; done
+    if [ -f "$WORK/xvfb.pids" ]; then
+        while read -r p; do stop_pid "$p"; done <"$WORK/xvfb.pids"
+    fi
     wait 2>/dev/null
     if [ "$T_FAIL" -ne 0 ] || [ -n "${KEEP_WORK:-}" ]; then
         log "logs kept in $WORK"
@@ -75,7 +78,9 @@ start_xvfb() {
     local f i
     f=$(mktemp "$WORK/display.XXXX")
     Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$f" >/dev/null 2>&1 &
-    PIDS+=($!)
+    # callers take the display from $(start_xvfb), a subshell: PIDS+= would be lost there, so
+    # the PID goes to a file that cleanup reads
+    echo $! >>"$WORK/xvfb.pids"
     for i in $(seq 1 50); do
         [ -s "$f" ] && break
         sleep 0.1
