@@ -39,6 +39,13 @@ static void ev_common(struct event_line *e, int id, const struct tunnel *t)
     ev_u64(e, "TunnelId", t->id);
 }
 
+/* AuthType of the tunnel's events: the scheme its logon used, as event 201 reports a failed one
+ * ("NTLM", "Negotiate", "Basic") */
+static const char *auth_type(const struct tunnel *t)
+{
+    return t->who && t->who->method[0] ? t->who->method : "NTLM";
+}
+
 static void log_simple_event(const struct tunnel *t, int id, const char *resource, uint32_t error,
                              const char *reason)
 {
@@ -46,7 +53,7 @@ static void log_simple_event(const struct tunnel *t, int id, const char *resourc
         return;
     struct event_line e;
     ev_common(&e, id, t);
-    ev_str(&e, "AuthType", "NTLM");
+    ev_str(&e, "AuthType", auth_type(t));
     if (resource)
         ev_str(&e, "Resource", resource);
     ev_str(&e, "ConnectionProtocol", "HTTP");
@@ -659,7 +666,7 @@ static void on_tunnel_auth(struct tunnel *t, const struct tsgu_tunnel_auth *ta)
     if (gw_event_wanted(gw, 200)) {
         struct event_line e;
         ev_common(&e, 200, t);
-        ev_str(&e, "AuthType", "NTLM");
+        ev_str(&e, "AuthType", auth_type(t));
         ev_str(&e, "ConnectionProtocol", "HTTP");
         ev_str(&e, "Policy", cap->name);
         ev_str(&e, "ClientName", t->client_name ? t->client_name : "");

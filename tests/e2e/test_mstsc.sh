@@ -181,6 +181,7 @@ check(echo_roundtrip(t, 3000), 'echo through the Basic-authenticated tunnel')
 t.send_pkt(close_channel(0)); t.expect(CLOSE_CHANNEL_RESPONSE); t.finish(3)
 EOF
 ok "Basic: logon logged with its method" grep -q 'authenticated as CONTOSO\\alice (Basic, over TLS)' "$WORK/gw.log"
+ok "Basic: event 200 names its AuthType" grep -q 'EVENT 200 Username="CONTOSO\\\\alice".* AuthType="Basic"' "$WORK/gw.log"
 ok "Basic: wrong password -> 401 and event 201; the third failure blocks the address (1909)" py basic_bad <<'EOF'
 import time
 from basic import basic_upgrade
@@ -223,6 +224,7 @@ check(echo_roundtrip(t, 3000), 'a tunnel over the SPNEGO logon')
 t.send_pkt(close_channel(0)); t.expect(CLOSE_CHANNEL_RESPONSE); t.finish(3)
 EOF
 ok "SPNEGO: logon logged as Negotiate with the mechListMIC" grep -q 'authenticated as CONTOSO\\alice (Negotiate, MIC, channel binding, .*SPNEGO with mechListMIC)' "$WORK/gw.log"
+ok "SPNEGO: event 200 names its AuthType" grep -q 'EVENT 200 Username="CONTOSO\\\\alice".* AuthType="Negotiate"' "$WORK/gw.log"
 ok "SPNEGO: a tampered mechListMIC is refused (401, reject, event 201)" py spnego_tamper <<'EOF'
 import spnegoclient as S
 r, c, d = S.spnego_logon(E.gw, r'CONTOSO\alice', 'Secret1', ws_key='dGhlIHNhbXBsZSBub25jZQ==', tamper_mic=True, source='127.0.0.31')
