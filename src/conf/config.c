@@ -258,6 +258,33 @@ static bool parse_bool(const char *v, bool *out)
     return false;
 }
 
+/* A ';'-separated list of numeric ADDRESS:PORT values (listen, kdcs): at most CONF_MAX_LISTEN,
+ * each checked, empty items skipped; every problem reported with the key's name. */
+static void set_addr_list(struct loader *L, const char *v, const char *key, const char *what,
+                          const char *example, char out[CONF_MAX_LISTEN][128], unsigned *n)
+{
+    char *dup = strdup(v), *save = NULL;
+    *n = 0;
+    if (!dup) {
+        err(L, "out of memory");
+        return;
+    }
+    for (char *t = strtok_r(dup, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+        t = str_trim(t);
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        if (!*t)
+            continue;
+        if (*n >= CONF_MAX_LISTEN)
+            err(L, "at most %d %s", CONF_MAX_LISTEN, what);
+        else if (parse_hostport(t, &ss, &sl) < 0)
+            err(L, "%s: '%s' is not ADDRESS:PORT (numeric, e.g. %s)", key, t, example);
+        else
+            str_copy(out[(*n)++], t, 128);
+    }
+    free(dup);
+}
+
 static void set_path(struct loader *L, char *dst, const char *v)
 {
     if (!*v) {
@@ -335,22 +362,7 @@ static void kv_gateway(struct loader *L, const char *k, const char *v)
         return;
     }
     if (!strcmp(k, "listen")) {
-        char *dup = strdup(v), *save = NULL;
-        c->nlisten = 0;
-        for (char *t = strtok_r(dup, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
-            t = str_trim(t);
-            struct sockaddr_storage ss;
-            socklen_t sl;
-            if (!*t)
-                continue;
-            if (c->nlisten >= CONF_MAX_LISTEN)
-                err(L, "at most %d listen addresses", CONF_MAX_LISTEN);
-            else if (parse_hostport(t, &ss, &sl) < 0)
-                err(L, "listen: '%s' is not ADDRESS:PORT (numeric, e.g. 127.0.0.1:8443)", t);
-            else
-                str_copy(c->listen[c->nlisten++], t, sizeof c->listen[0]);
-        }
-        free(dup);
+        set_addr_list(L, v, "listen", "listen addresses", "127.0.0.1:8443", c->listen, &c->nlisten);
     } else if (!strcmp(k, "certificate")) {
         set_path(L, c->certificate, v);
     } else if (!strcmp(k, "private-key")) {
@@ -451,22 +463,7 @@ static void kv_kdc_proxy(struct loader *L, const char *k, const char *v)
             }
         set_str(L, c->kdc_proxy_realm, sizeof c->kdc_proxy_realm, v);
     } else if (!strcmp(k, "kdcs")) {
-        char *dup = strdup(v), *save = NULL;
-        c->kdc_proxy_nkdcs = 0;
-        for (char *t = strtok_r(dup, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
-            t = str_trim(t);
-            struct sockaddr_storage ss;
-            socklen_t sl;
-            if (!*t)
-                continue;
-            if (c->kdc_proxy_nkdcs >= CONF_MAX_LISTEN)
-                err(L, "at most %d kdcs", CONF_MAX_LISTEN);
-            else if (parse_hostport(t, &ss, &sl) < 0)
-                err(L, "kdcs: '%s' is not ADDRESS:PORT (numeric, e.g. 10.0.0.5:88)", t);
-            else
-                str_copy(c->kdc_proxy_kdcs[c->kdc_proxy_nkdcs++], t, sizeof c->kdc_proxy_kdcs[0]);
-        }
-        free(dup);
+        set_addr_list(L, v, "kdcs", "kdcs", "10.0.0.5:88", c->kdc_proxy_kdcs, &c->kdc_proxy_nkdcs);
     } else if (!strcmp(k, "timeout")) {
         uint32_t ms = 0;
         if (config_parse_duration_ms(v, 1000, &ms) < 0 || ms < 100 || ms > 60000)

@@ -464,6 +464,9 @@ static const struct err_case err_cases[] = {
     {"[auth]\nrequire-channel-binding = 2\n", 8, "'2' is not yes/no"},
     {"[kdc-proxy]\nkdcs = kdc.contoso.test:88\n", 8,
      "kdcs: 'kdc.contoso.test:88' is not ADDRESS:PORT"},
+    {"[kdc-proxy]\nkdcs = 127.0.0.1:1;127.0.0.1:2;127.0.0.1:3;127.0.0.1:4;127.0.0.1:5;"
+     "127.0.0.1:6;127.0.0.1:7;127.0.0.1:8;127.0.0.1:9\n",
+     8, "at most 8 kdcs"},
     {"[kdc-proxy]\nrealm = CONTOSO TEST\n", 8, "realm 'CONTOSO TEST': printable ASCII"},
     {"[kdc-proxy]\ntimeout = 2m\n", 8, "timeout '2m': a duration from 100ms to 60s"},
     {"[kdc-proxy]\nmax-message = 100\n", 8, "'100' is not a number in 1024..65536"},
