@@ -1084,9 +1084,6 @@ static void validate(struct loader *L)
         err(L, "[gateway] private-key is required");
     if (!c->users_file[0])
         err(L, "[auth] users-file is required");
-    if (c->kdc_proxy_realm[0] && !c->kdc_proxy_nkdcs)
-        err(L, "[kdc-proxy] realm %s needs kdcs (finding KDCs in DNS is not implemented)",
-            c->kdc_proxy_realm);
     if (c->backend_listen[0] && !c->ntrusted_proxies)
         err(L, "[gateway] backend-listen needs trusted-proxies (the proxies' addresses)");
     if (c->backend_listen[0] && c->require_channel_binding && !c->front_certificate[0])

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/gateway.h"
+#include "daemon/kdc_dns.h"
 
 struct kdc_relay {
     struct io io;
@@ -21,10 +22,13 @@ struct kdc_relay {
     struct buf req; /* kerb-message still to send */
     size_t sent;
     struct buf resp;
-    size_t need;  /* framed length of the answer, once its first 4 bytes are in */
-    unsigned kdc; /* index in cfg->kdc_proxy_kdcs */
+    size_t need; /* framed length of the answer, once its first 4 bytes are in */
+    struct kdc_addr kdcs[KDC_DNS_MAX]; /* [kdc-proxy] kdcs, or what DNS gave, in order */
+    unsigned nkdcs;
+    unsigned kdc; /* index in kdcs */
     uint64_t deadline_ms;
     bool dead;
+    bool waiting_dns; /* no KDC known yet: waits for the DNS lookup */
     struct kdc_relay *next;
 };
 
@@ -121,7 +125,11 @@ static void relay_finish(struct kdc_relay *r, int status, const char *why)
     if (c->dead)
         return;
     if (status != 200) {
-        reply_error(c, status, status == 504 ? "Gateway Timeout" : "Bad Gateway", why);
+        reply_error(c, status,
+                    status == 504   ? "Gateway Timeout"
+                    : status == 503 ? "Service Unavailable"
+                                    : "Bad Gateway",
+                    why);
         return;
     }
     struct buf body = BUF_INIT;
@@ -144,8 +152,7 @@ static int relay_connect(struct kdc_relay *r);
 
 static void relay_next_kdc(struct kdc_relay *r, const char *why)
 {
-    const struct gw_config *cfg = r->gw->cfg;
-    log_info("KDC proxy: KDC %s: %s", cfg->kdc_proxy_kdcs[r->kdc], why);
+    log_info("KDC proxy: KDC %s: %s", r->kdcs[r->kdc].name, why);
     if (r->io.fd >= 0) {
         io_del(&r->gw->loop, &r->io);
         close(r->io.fd);
@@ -154,7 +161,7 @@ static void relay_next_kdc(struct kdc_relay *r, const char *why)
     buf_clear(&r->resp);
     r->sent = 0;
     r->need = 0;
-    while (++r->kdc < cfg->kdc_proxy_nkdcs)
+    while (++r->kdc < r->nkdcs)
         if (relay_connect(r) == 0)
             return;
     relay_finish(r, 502, "no KDC answered");
@@ -220,16 +227,12 @@ static void relay_io(struct io *io, uint32_t events)
 
 static int relay_connect(struct kdc_relay *r)
 {
-    const struct gw_config *cfg = r->gw->cfg;
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (parse_hostport(cfg->kdc_proxy_kdcs[r->kdc], &ss, &sl) < 0)
-        return -1;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const struct kdc_addr *a = &r->kdcs[r->kdc];
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
-        log_info("KDC proxy: connect to %s: %s", cfg->kdc_proxy_kdcs[r->kdc], strerror(errno));
+    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 && errno != EINPROGRESS) {
+        log_info("KDC proxy: connect to %s: %s", a->name, strerror(errno));
         close(fd);
         return -1;
     }
@@ -237,6 +240,47 @@ static int relay_connect(struct kdc_relay *r)
     r->io.cb = relay_io;
     io_set(&r->gw->loop, &r->io, EPOLLOUT);
     return 0;
+}
+
+/* The KDCs to try: [kdc-proxy] kdcs, else what DNS gave. */
+static void relay_start(struct kdc_relay *k)
+{
+    const struct gw_config *cfg = k->gw->cfg;
+    k->nkdcs = 0;
+    k->waiting_dns = false;
+    if (cfg->kdc_proxy_nkdcs) {
+        for (unsigned i = 0; i < cfg->kdc_proxy_nkdcs && k->nkdcs < KDC_DNS_MAX; i++) {
+            struct kdc_addr *a = &k->kdcs[k->nkdcs];
+            if (parse_hostport(cfg->kdc_proxy_kdcs[i], &a->ss, &a->len) == 0) {
+                str_copy(a->name, cfg->kdc_proxy_kdcs[i], sizeof a->name);
+                k->nkdcs++;
+            }
+        }
+    } else {
+        bool waiting = false;
+        k->nkdcs = kdc_dns_get(k->gw, k->kdcs, KDC_DNS_MAX, &waiting);
+        if (!k->nkdcs) {
+            if (waiting) {
+                k->waiting_dns = true; /* kdcproxy_dns_ready() or the deadline */
+                return;
+            }
+            relay_finish(k, 503, "DNS gives no KDC for the realm (see the log)");
+            return;
+        }
+    }
+    k->kdc = 0;
+    while (k->kdc < k->nkdcs && relay_connect(k) < 0)
+        k->kdc++;
+    if (k->kdc >= k->nkdcs)
+        relay_finish(k, 502, "no KDC reachable");
+}
+
+void kdcproxy_dns_ready(struct gateway *gw)
+{
+    (void)gw;
+    for (struct kdc_relay *r = relays; r; r = r->next)
+        if (!r->dead && r->c && r->waiting_dns)
+            relay_start(r);
 }
 
 void kdcproxy_on_body(struct conn *c)
@@ -257,7 +301,7 @@ void kdcproxy_on_body(struct conn *c)
         reply_error(c, 400, "Bad Request", why);
         return;
     }
-    if (nrelays >= cfg->kdc_proxy_max_relays || cfg->kdc_proxy_nkdcs == 0) {
+    if (nrelays >= cfg->kdc_proxy_max_relays) {
         reply_error(c, 503, "Service Unavailable", "too many KDC requests in flight");
         return;
     }
@@ -282,11 +326,7 @@ void kdcproxy_on_body(struct conn *c)
     relays = k;
     nrelays++;
     c->kdc = k;
-    k->kdc = 0;
-    while (k->kdc < cfg->kdc_proxy_nkdcs && relay_connect(k) < 0)
-        k->kdc++;
-    if (k->kdc >= cfg->kdc_proxy_nkdcs)
-        relay_finish(k, 502, "no KDC reachable");
+    relay_start(k);
 }
 
 void kdcproxy_detach(struct conn *c)
@@ -318,15 +358,19 @@ static void reap(void)
 
 void kdcproxy_tick(struct gateway *gw, uint64_t now)
 {
-    (void)gw;
     for (struct kdc_relay *r = relays; r; r = r->next)
         if (!r->dead && now >= r->deadline_ms)
-            relay_finish(r, 504, "the KDC did not answer in time");
+            relay_finish(r, r->waiting_dns ? 503 : 504,
+                         r->waiting_dns ? "no KDC known yet: the DNS lookup did not end in time"
+                                        : "the KDC did not answer in time");
     reap();
+    if (gw->cfg->kdc_proxy_realm[0] && !gw->cfg->kdc_proxy_nkdcs)
+        kdc_dns_prefetch(gw);
 }
 
 void kdcproxy_free(struct gateway *gw)
 {
+    kdc_dns_stop(gw);
     for (struct kdc_relay *r = relays; r; r = r->next) {
         if (r->c)
             r->c->kdc = NULL;

@@ -21,6 +21,8 @@ void kdcproxy_on_body(struct conn *c);
 void kdcproxy_detach(struct conn *c);
 /* Deadlines: from the periodic sweep. */
 void kdcproxy_tick(struct gateway *gw, uint64_t now);
+/* kdc_dns.c: a DNS lookup of the realm's KDCs ended: the requests waiting for it go on. */
+void kdcproxy_dns_ready(struct gateway *gw);
 /* Frees every relay (gateway shutdown). */
 void kdcproxy_free(struct gateway *gw);
 
