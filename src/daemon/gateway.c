@@ -928,7 +928,7 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     if (stat(cfg->users_file, &st) == 0)
         gw->users_mtime = st.st_mtim;
     log_info("loaded %zu account(s) from %s", gw->users.n, cfg->users_file);
-    if (reg_init(&gw->reg) < 0 || loop_init(&gw->loop) < 0) {
+    if (reg_init(&gw->reg) < 0 || reg_init(&gw->chanless) < 0 || loop_init(&gw->loop) < 0) {
         snprintf(err, errsz, "out of memory");
         return -1;
     }
@@ -1018,6 +1018,7 @@ void gw_free(struct gateway *gw)
         close(gw->sigfd);
     loop_free(&gw->loop);
     reg_free(&gw->reg);
+    reg_free(&gw->chanless);
     user_store_free(&gw->users);
     tls_ctx_free(&gw->tls);
     tls_ctx_free(&gw->cim_tls);

@@ -157,6 +157,7 @@ struct tunnel {
     char *end_reason;       /* why it ended, for the disconnect event (allocated), or NULL */
     struct reg_entry reg;   /* what Win32_TSGatewayConnection shows */
     bool dead;
+    bool in_chanless; /* reg is indexed in gw->chanless (no open channel), not in gw->reg */
     struct tunnel *next, *prev;
     struct tunnel *pair_next; /* legacy tunnels waiting for their IN channel */
     struct tunnel *reap_next;
@@ -184,6 +185,10 @@ struct gateway {
     const char *spn_hosts[CONF_MAX_NAMES + 4];
     struct http_limits http_lim;
     struct registry reg;
+    /* Live tunnels without an open channel (in setup, or between channels), by user, so that
+     * DisconnectUser finds them without a walk over every tunnel: a tunnel's reg entry is in
+     * exactly one of reg and chanless until it closes (tunnel.c). */
+    struct registry chanless;
     struct listener listeners[CONF_MAX_LISTEN + 2]; /* + CIM-XML + backend-listen */
     unsigned nlisteners;
     struct conn *conns;

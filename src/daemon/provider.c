@@ -105,17 +105,42 @@ skip_event:
     tunnel_begin_close(t, TSGU_CLOSE_CONNECTIONABORTED, "disconnected by an administrator");
 }
 
+struct collect_ctx {
+    struct reg_entry **v;
+    size_t n, cap;
+};
+
+static void collect_all(struct reg_entry *e, void *vctx)
+{
+    struct collect_ctx *c = vctx;
+    if (c->n < c->cap)
+        c->v[c->n++] = e;
+}
+
 /* Tunnels with no open channel -- still in setup, or between a closed channel and a new
  * CHANNEL_CREATE -- are not in the registry (Win32_TSGatewayConnection lists channels). A
  * disconnect by user or protocol ends them too (event 202 with ChannelId 0), so that nobody
- * opens a new channel on a tunnel left behind. user NULL: every such tunnel. */
+ * opens a new channel on a tunnel left behind. They are indexed by user in gw->chanless: a
+ * lookup, not a walk over every tunnel. user NULL: every such tunnel. */
 static size_t disconnect_channelless(struct gateway *gw, const char *user, const char *method)
 {
+    struct collect_ctx cc = {.cap = user ? reg_find_user(&gw->chanless, user, NULL, 0)
+                                         : gw->chanless.count};
+    if (!cc.cap)
+        return 0;
+    cc.v = calloc(cc.cap, sizeof *cc.v);
+    if (!cc.v)
+        return 0;
+    if (user)
+        cc.n = reg_find_user(&gw->chanless, user, cc.v, cc.cap);
+    else
+        reg_foreach(&gw->chanless, collect_all, &cc);
+    if (cc.n > cc.cap)
+        cc.n = cc.cap;
     size_t n = 0;
-    for (struct tunnel *t = gw->tunnels; t; t = t->next) {
-        if (t->dead || t->reg.linked || t->state == TUN_CLOSING)
-            continue;
-        if (user && strcasecmp(t->reg.user, user) != 0)
+    for (size_t i = 0; i < cc.n; i++) {
+        struct tunnel *t = cc.v[i]->owner;
+        if (t->dead || t->state == TUN_CLOSING)
             continue;
         t->admin_closed = true;
         stats_admin_disconnect(method);
@@ -133,19 +158,8 @@ static size_t disconnect_channelless(struct gateway *gw, const char *user, const
         tunnel_close(t, "disconnected by an administrator");
         n++;
     }
+    free(cc.v);
     return n;
-}
-
-struct collect_ctx {
-    struct reg_entry **v;
-    size_t n, cap;
-};
-
-static void collect_all(struct reg_entry *e, void *vctx)
-{
-    struct collect_ctx *c = vctx;
-    if (c->n < c->cap)
-        c->v[c->n++] = e;
 }
 
 static uint32_t m_disconnect_user(struct gateway *gw, const char *name)

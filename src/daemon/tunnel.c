@@ -65,6 +65,27 @@ static void log_simple_event(const struct tunnel *t, int id, const char *resourc
 
 /* ---------- creation ---------- */
 
+/* A tunnel without an open channel is indexed by user in gw->chanless (gateway.h). On out of
+ * memory it is not (a DisconnectUser then misses it; it still ends by its own timeouts). */
+static void chanless_add(struct tunnel *t)
+{
+    if (t->in_chanless || t->reg.linked)
+        return;
+    if (reg_add(&t->gw->chanless, &t->reg) == 0)
+        t->in_chanless = true;
+    else
+        log_warn("tunnel %llu: index insert failed", (unsigned long long)t->id);
+}
+
+/* Must run while t->reg's key (tunnel id, channel id) is the one it was added with. */
+static void chanless_remove(struct tunnel *t)
+{
+    if (!t->in_chanless)
+        return;
+    reg_remove(&t->gw->chanless, &t->reg);
+    t->in_chanless = false;
+}
+
 struct tunnel *tunnel_new(struct gateway *gw, struct conn *out, bool websocket)
 {
     if (gw->cfg->lim.max_tunnels && gw->ntunnels >= gw->cfg->lim.max_tunnels)
@@ -106,6 +127,7 @@ struct tunnel *tunnel_new(struct gateway *gw, struct conn *out, bool websocket)
         gw->tunnels->prev = t;
     gw->tunnels = t;
     gw->ntunnels++;
+    chanless_add(t);
     return t;
 }
 
@@ -231,6 +253,7 @@ void tunnel_close(struct tunnel *t, const char *why)
                                                     : 303,
                              t->end_reason ? t->end_reason : why, t->reg.bytes_from_client,
                              t->reg.bytes_to_client);
+    chanless_remove(t);
     if (t->reg.linked) {
         if (!t->end_reason)
             set_end_reason(t, why);
@@ -310,6 +333,7 @@ static void channel_end(struct tunnel *t, const char *why)
     t->reg.bytes_to_client = t->reg.bytes_from_client = 0;
     drop_cands(t);
     t->channel_closed = true;
+    chanless_add(t);
     t->state = TUN_AUTHORIZED;
     t->deadline_ms = now_ms() + gw->cfg->lim.no_channel_ms;
 }
@@ -407,6 +431,7 @@ static void try_next_candidate(struct tunnel *t);
 static void channel_opened(struct tunnel *t)
 {
     struct gateway *gw = t->gw;
+    chanless_remove(t); /* before the key (channel id) changes */
     t->target_connected = true;
     t->state = TUN_OPEN;
     stats_channel_open(now_ms() - t->created_ms);
@@ -424,8 +449,10 @@ static void channel_opened(struct tunnel *t)
     char addr[64];
     sockaddr_to_str(sa, addr, sizeof addr);
     drop_cands(t);
-    if (reg_add(&gw->reg, &t->reg) < 0)
+    if (reg_add(&gw->reg, &t->reg) < 0) {
         log_warn("tunnel %llu: registry insert failed", (unsigned long long)t->id);
+        chanless_add(t); /* a DisconnectUser still finds it */
+    }
     if (gw->cfg->lim.keepalive_ms)
         t->next_keepalive_ms = now_ms() + gw->cfg->lim.keepalive_ms;
     tsgu_put_channel_response(&gw->scratch, TSGU_S_OK, TSGU_CHANNEL_RESP_CHANNEL_ID,
