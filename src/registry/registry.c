@@ -60,7 +60,7 @@ static void link_entry(struct registry *r, struct reg_entry *e)
 
 static int grow(struct registry *r)
 {
-    size_t n = r->nbuckets * 2;
+    size_t n = r->nbuckets ? r->nbuckets * 2 : 1024; /* a zeroed registry: as reg_init */
     struct reg_entry **nk = calloc(n, sizeof *nk), **nu = calloc(n, sizeof *nu);
     if (!nk || !nu) {
         free(nk);

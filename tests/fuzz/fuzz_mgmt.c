@@ -30,6 +30,7 @@ static void setup(void)
     buf_free(&errors);
     loop_init(&gw->loop);
     reg_init(&gw->reg);
+    reg_init(&gw->chanless);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -78,6 +78,7 @@ static void setup(void)
     buf_free(&errors);
     loop_init(&gw->loop);
     reg_init(&gw->reg);
+    reg_init(&gw->chanless);
     resolver_init(gw); /* its lookups are numeric too (getaddrinfo above) */
     gw->next_tunnel_id = 1;
 }

@@ -40,6 +40,7 @@ static int setup(void **state)
     buf_free(&errors);
     assert_int_equal(loop_init(&gw->loop), 0);
     assert_int_equal(reg_init(&gw->reg), 0);
+    assert_int_equal(reg_init(&gw->chanless), 0);
     assert_int_equal(logon_limit_init(gw), 0);
     gw->http_lim = (struct http_limits){.max_request_line = 4096,
                                         .max_header_line = 8192,
