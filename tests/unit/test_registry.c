@@ -95,6 +95,15 @@ static void test_init_empty(void **state)
     reg_foreach(&r, count_visit, &v);
     assert_int_equal(v.calls, 0);
     reg_free(&r); /* twice is harmless */
+    /* a freed (or zeroed) registry takes an insert: it grows to its first size */
+    struct reg_entry e = {.tunnel_id = 7, .channel_id = 0, .user = "CORP\\alice"};
+    assert_int_equal(reg_add(&r, &e), 0);
+    assert_true(r.nbuckets > 0);
+    assert_ptr_equal(reg_find(&r, 7, 0), &e);
+    assert_int_equal(reg_find_user(&r, "corp\\ALICE", out, 2), 1);
+    reg_remove(&r, &e);
+    assert_int_equal(r.count, 0);
+    reg_free(&r);
 }
 
 static void test_add_find_remove(void **state)
