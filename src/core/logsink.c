@@ -1,6 +1,8 @@
 /* Log targets: stderr, journald (native protocol through libsystemd), syslog. */
 #include "core/logsink.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,76 @@ int sink_get_target(void)
 
 static const int level_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 
+/* ---------- stderr, batched for the event loop (sink_batch) ---------- */
+
+static pthread_mutex_t g_out_lock = PTHREAD_MUTEX_INITIALIZER;
+static char g_out[16384];
+static size_t g_out_len;
+static _Thread_local bool t_batch;
+
+static void write_all(const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(2, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return; /* as stdio's unbuffered stderr: a line that cannot be written is dropped */
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void out_flush_locked(void)
+{
+    write_all(g_out, g_out_len);
+    g_out_len = 0;
+}
+
+void sink_flush(void)
+{
+    pthread_mutex_lock(&g_out_lock);
+    if (g_out_len)
+        out_flush_locked();
+    pthread_mutex_unlock(&g_out_lock);
+}
+
+void sink_batch(bool on)
+{
+    static bool hooked;
+    if (on && !hooked) {
+        hooked = true;
+        atexit(sink_flush);                     /* exit() from anywhere loses no line */
+        pthread_atfork(sink_flush, NULL, NULL); /* nor does a child get the parent's lines */
+    }
+    if (!on)
+        sink_flush();
+    t_batch = on;
+}
+
+/* One line and its newline to stderr: appended to the batch on a batching thread (written when
+ * the buffer is full or at sink_flush), else written at once, after what is batched. */
+static void out_line(const char *line)
+{
+    size_t n = strlen(line);
+    pthread_mutex_lock(&g_out_lock);
+    if (n + 1 > sizeof g_out) {
+        out_flush_locked();
+        write_all(line, n);
+        write_all("\n", 1);
+    } else {
+        if (g_out_len + n + 1 > sizeof g_out)
+            out_flush_locked();
+        memcpy(g_out + g_out_len, line, n);
+        g_out[g_out_len + n] = '\n';
+        g_out_len += n + 1;
+        if (!t_batch)
+            out_flush_locked();
+    }
+    pthread_mutex_unlock(&g_out_lock);
+}
+
 void sink_msg(int level, const char *line, const char *msg)
 {
     int prio = level_prio[level & 3];
@@ -88,7 +160,7 @@ void sink_msg(int level, const char *line, const char *msg)
     default:
         break;
     }
-    fprintf(stderr, "%s\n", line);
+    out_line(line);
 }
 
 void sink_message_id(int id, char out[33])
@@ -189,6 +261,5 @@ void sink_event(const struct event *ev)
     default:
         break;
     }
-    fprintf(stderr, "%s\n", ev->line);
-    fflush(stderr);
+    out_line(ev->line);
 }

@@ -24,6 +24,13 @@ int sink_parse_target(const char *s);
 /* A diagnostic: level 0 error, 1 warning, 2 info, 3 debug. line is the full text line (with time
  * and pid, no newline) for stderr; msg the bare message for the journal and syslog. */
 void sink_msg(int level, const char *line, const char *msg);
+/* Batching of stderr lines for the calling thread (the event loop): on, its lines collect in a
+ * 16 KiB buffer written when full or by sink_flush (the loop calls it before it waits), so that
+ * a burst of lines costs one write(). Other threads' lines go out at once, after the batch;
+ * exit() and fork() flush it first. Off (the default) flushes and writes every line at once.
+ * The journal and syslog are not batched (one datagram per entry). */
+void sink_batch(bool on);
+void sink_flush(void);
 void sink_event(const struct event *ev);
 
 /* The journal MESSAGE_ID of an event id: 32 hex digits, TSGW_MESSAGE_ID_PREFIX then the id in

@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 
 #include "core/log.h"
+#include "core/logsink.h"
 #include "daemon/admin.h"
 #include "daemon/logon_limit.h"
 #include "daemon/ops.h"
@@ -89,7 +90,18 @@ bool conn_can_read(const struct conn *c)
     return true;
 }
 
-void conn_update_io(struct conn *c)
+/* Reading waits for the target connect (or its name lookup): the client waits for our answer
+ * meanwhile, so it sends nothing, and its EPOLLIN interest can stay rather than cost an
+ * epoll_ctl off and another on; if input does come, the wake-up takes the interest away. */
+static bool read_waits_briefly(const struct conn *c)
+{
+    const struct tunnel *t = c->tun;
+    return t && (t->state == TUN_CONNECTING || t->state == TUN_RESOLVING) &&
+           buf_len(&c->out) <= c->gw->cfg->lim.relay_buffer;
+}
+
+/* woken_idle: the loop reported input while the connection could not read it */
+static void update_io(struct conn *c, bool woken_idle)
 {
     if (c->dead)
         return;
@@ -101,13 +113,24 @@ void conn_update_io(struct conn *c)
             return;
         ev = c->want_write_for_read ? EPOLLOUT : EPOLLIN;
     } else {
-        if (conn_can_read(c) || c->want_read_for_write)
+        if (conn_can_read(c) || c->want_read_for_write ||
+            (!woken_idle && (c->io.events & EPOLLIN) && read_waits_briefly(c)))
             ev |= EPOLLIN;
         if (buf_len(&c->out) || c->want_write_for_read)
             ev |= EPOLLOUT;
     }
-    if (io_set(&c->gw->loop, &c->io, ev) < 0)
+    if (io_set(&c->gw->loop, &c->io, ev) < 0) {
         conn_close(c, "epoll_ctl failed");
+        return;
+    }
+    /* input read ahead into OpenSSL's buffer does not wake epoll: resume through the loop */
+    if (c->read_paused && (ev & EPOLLIN) && conn_can_read(c))
+        conn_mark_ready(c);
+}
+
+void conn_update_io(struct conn *c)
+{
+    update_io(c, false);
 }
 
 void conn_mark_ready(struct conn *c)
@@ -128,7 +151,8 @@ void conn_close(struct conn *c, const char *why)
     c->dead = true;
     c->phase = CONN_DEAD;
     preauth_release(c);
-    io_del(&gw->loop, &c->io);
+    /* the socket stays registered until conn_free closes it at the end of this loop turn
+     * (gw_reap; no wait in between): a dead connection ignores its events */
     if (c->ssl && !c->close_after_flush)
         tls_shutdown(c->ssl);
     shutdown(c->io.fd, SHUT_RDWR);
@@ -159,6 +183,7 @@ static void conn_free(struct conn *c)
     preauth_forget(c);
     if (c->ssl)
         tls_conn_free(c->ssl);
+    io_forget(&c->io);
     close(c->io.fd);
     buf_free(&c->in);
     buf_free(&c->out);
@@ -231,7 +256,12 @@ static void conn_read(struct conn *c)
 {
     size_t budget = READ_BUDGET;
     c->want_write_for_read = false;
-    while (!c->dead && conn_can_read(c)) {
+    c->read_paused = false;
+    while (!c->dead) {
+        if (!conn_can_read(c)) {
+            c->read_paused = c->ssl && tls_has_buffered(c->ssl);
+            break;
+        }
         if (budget == 0) {
             conn_mark_ready(c); /* more may be waiting; come back after others had a turn */
             break;
@@ -320,6 +350,7 @@ static void conn_on_io(struct io *io, uint32_t events)
             preauth_handshake(c);
         return;
     }
+    bool woken_idle = (events & EPOLLIN) && !conn_can_read(c);
     if (events & EPOLLOUT || c->want_read_for_write)
         conn_flush(c);
     if (c->dead)
@@ -329,7 +360,7 @@ static void conn_on_io(struct io *io, uint32_t events)
     if (!c->dead && (events & (EPOLLHUP | EPOLLERR)) && !conn_can_read(c))
         conn_close(c, "connection reset");
     if (!c->dead)
-        conn_update_io(c);
+        update_io(c, woken_idle);
 }
 
 void conn_attach_fd(struct conn *c, int fd)
@@ -801,11 +832,14 @@ static void on_key_io(struct io *io, uint32_t events)
 int gw_run(struct gateway *gw)
 {
     uint64_t next_sweep = now_ms() + 250;
+    sink_batch(true);
     for (;;) {
         int timeout = gw->ready ? 0 : preauth_loop_timeout(gw, 250);
+        sink_flush(); /* this iteration's log lines: one write, before the loop may sleep */
         int r = loop_run_once(&gw->loop, timeout);
         if (r < 0) {
             log_error("epoll_wait: %s", strerror(-r));
+            sink_batch(false);
             return 1;
         }
         /* signals */
@@ -823,6 +857,7 @@ int gw_run(struct gateway *gw)
                 conn_close(c, "shutdown");
             gw_reap(gw);
             log_info("stopped");
+            sink_batch(false);
             return 0;
         }
     }

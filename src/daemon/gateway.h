@@ -91,6 +91,7 @@ struct conn {
     bool close_after_flush;
     bool want_read_for_write; /* SSL_write asked for readability */
     bool want_write_for_read; /* SSL_read asked for writability */
+    bool read_paused;         /* reading stopped (conn_can_read) with input in OpenSSL's buffer */
     bool in_ready_list;
     bool in_flush_list;
     bool dead;

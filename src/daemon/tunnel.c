@@ -213,7 +213,7 @@ static void unpair(struct tunnel *t)
 static void close_target(struct tunnel *t)
 {
     if (t->tio.fd >= 0) {
-        io_del(&t->gw->loop, &t->tio);
+        io_forget(&t->tio); /* close() takes it out of epoll */
         close(t->tio.fd);
         t->tio.fd = -1;
     }
@@ -455,6 +455,9 @@ static void channel_opened(struct tunnel *t)
     }
     if (gw->cfg->lim.keepalive_ms)
         t->next_keepalive_ms = now_ms() + gw->cfg->lim.keepalive_ms;
+    /* before the response goes out: its flush would otherwise add EPOLLIN to the connect's
+     * EPOLLOUT (tunnel_on_client_drained), a second epoll_ctl */
+    io_set(&gw->loop, &t->tio, EPOLLIN);
     tsgu_put_channel_response(&gw->scratch, TSGU_S_OK, TSGU_CHANNEL_RESP_CHANNEL_ID,
                               t->reg.channel_id);
     emit_scratch(t);
@@ -470,18 +473,18 @@ static void channel_opened(struct tunnel *t)
         ev_str(&e, "Transport", t->websocket ? "websocket" : "legacy");
         ev_end(&e);
     }
-    uint32_t ev = EPOLLIN;
-    io_set(&gw->loop, &t->tio, ev);
     /* client bytes may be waiting behind the CHANNEL_CREATE: the ready pass processes them */
     if (t->in)
         conn_mark_ready(t->in);
 }
 
-static void target_connect_done(struct tunnel *t)
+static void target_connect_done(struct tunnel *t, uint32_t events)
 {
     int err = 0;
     socklen_t el = sizeof err;
-    if (getsockopt(t->tio.fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+    /* writable without an error or hang-up: connected (a failed connect reports EPOLLERR) */
+    if ((events & (EPOLLERR | EPOLLHUP)) &&
+        getsockopt(t->tio.fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
         err = errno;
     if (err) {
         char addr[64];
@@ -1009,7 +1012,7 @@ static void target_on_io(struct io *io, uint32_t events)
         return;
     if (t->state == TUN_CONNECTING) {
         if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-            target_connect_done(t);
+            target_connect_done(t, events);
         return;
     }
     if (events & EPOLLOUT)

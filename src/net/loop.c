@@ -38,6 +38,12 @@ void io_del(struct loop *l, struct io *io)
     io->events = 0;
 }
 
+void io_forget(struct io *io)
+{
+    io->registered = false;
+    io->events = 0;
+}
+
 int loop_run_once(struct loop *l, int timeout_ms)
 {
     struct epoll_event evs[256];

@@ -47,6 +47,10 @@ int tls_ctx_init(struct tls_ctx *t, const char *cert, const char *key, bool isol
     SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                     SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
+    /* one read() takes in whatever the client sent (a whole flight, several requests) rather
+     * than two per record (header, then body); what it read ahead waits in OpenSSL's buffer,
+     * which the reader must drain (tls_has_buffered) before it waits for the socket again */
+    SSL_CTX_set_read_ahead(t->ctx, 1);
     if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1) {
         snprintf(err, errsz, "%s: %s", cert, tls_last_error(e, sizeof e));
         goto fail;
@@ -235,6 +239,11 @@ size_t tls_pending(SSL *s)
 {
     int p = SSL_pending(s);
     return p > 0 ? (size_t)p : 0;
+}
+
+bool tls_has_buffered(SSL *s)
+{
+    return SSL_has_pending(s) == 1;
 }
 
 void tls_shutdown(SSL *s)

@@ -51,6 +51,9 @@ ssize_t tls_read(SSL *s, void *buf, size_t len);
 ssize_t tls_write(SSL *s, const void *buf, size_t len);
 /* Bytes already decrypted and waiting in OpenSSL's buffer. */
 size_t tls_pending(SSL *s);
+/* Bytes read from the socket and not yet returned by tls_read (whole or partial records, with
+ * the read-ahead every context uses): the socket may be empty while tls_read has data. */
+bool tls_has_buffered(SSL *s);
 /* Sends close_notify without waiting for the peer's. */
 void tls_shutdown(SSL *s);
 /* Text of the last OpenSSL error (for logs). */
