@@ -81,6 +81,13 @@ cpu_ticks() {
     done
     echo "$s"
 }
+sys_ticks() { # the kernel's part (stime) of cpu_ticks
+    local p s=0 v
+    for p in "$@"; do
+        v=$(awk '{print $15}' "/proc/$p/stat" 2>/dev/null) && s=$((s + v))
+    done
+    echo "$s"
+}
 rss_kib() {
     local p s=0 v
     for p in "$@"; do
@@ -149,16 +156,19 @@ say "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 case $MODE in
 cpu)
     run() { # run LABEL ARGS...
-        local label=$1 c0 c1 r ok
+        local label=$1 c0 c1 s0 s1 r ok
         shift
         c0=$(cpu_ticks $(gw_pids))
+        s0=$(sys_ticks $(gw_pids))
         r=$("$LOAD" "$@" --setups "$N" --concurrency "$CONC" --timeout 600 | tail -n1)
         c1=$(cpu_ticks $(gw_pids))
+        s1=$(sys_ticks $(gw_pids))
         ok=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("ok",0))' "$r")
         python3 -c 'import sys
-c0,c1,tck,ok=int(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4])
-print("%-22s %5d ok  %.3f ms server CPU each  (%s)" % (sys.argv[5], ok, (c1-c0)/tck*1000/max(ok,1), sys.argv[6]))' \
-            "$c0" "$c1" "$(getconf CLK_TCK)" "$ok" "$label" "$r"
+c0,c1,s0,s1,tck,ok=(int(x) for x in sys.argv[1:7])
+ms=lambda t: t/tck*1000/max(ok,1)
+print("%-22s %5d ok  %.3f ms server CPU each (user %.3f, kernel %.3f)  (%s)" % (sys.argv[7], ok, ms(c1-c0), ms(c1-c0-(s1-s0)), ms(s1-s0), sys.argv[8]))' \
+            "$c0" "$c1" "$s0" "$s1" "$(getconf CLK_TCK)" "$ok" "$label" "$r"
     }
     run "tunnel setup (ws)" "${TSGW_ARGS[@]}" --user alice --mode ws
     run "bare TLS handshake" --mode tls-only --gateway "127.0.0.1:$GPORT"
