@@ -227,8 +227,6 @@ void conn_flush(struct conn *c)
         ssize_t n = xport_write(c, buf_data(&c->out), buf_len(&c->out));
         if (n > 0) {
             buf_consume(&c->out, (size_t)n);
-            if (c->tun)
-                c->gw->relay_seen = true;
             continue;
         }
         if (n == TLS_WANT_WRITE)
@@ -273,8 +271,6 @@ static void conn_read(struct conn *c)
         ssize_t n = xport_read(c, buf_tail(&c->in), READ_CHUNK);
         if (n > 0) {
             buf_commit(&c->in, (size_t)n);
-            if (c->tun)
-                c->gw->relay_seen = true;
             budget -= (size_t)n < budget ? (size_t)n : budget;
             conn_process(c);
             continue;
@@ -346,6 +342,8 @@ static void conn_on_io(struct io *io, uint32_t events)
          * rather than wake the loop again and again */
         if (c->hs_queued && (events & (EPOLLHUP | EPOLLERR)))
             conn_close(c, "connection reset");
+        else if (c->hs_queued)
+            io_set(&c->gw->loop, &c->io, 0); /* no interest until its turn */
         else
             preauth_handshake(c);
         return;

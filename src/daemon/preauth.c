@@ -248,7 +248,9 @@ static void hs_step(struct conn *c, unsigned q)
 static void hs_enqueue(struct conn *c, unsigned q)
 {
     struct gateway *gw = c->gw;
-    io_set(&gw->loop, &c->io, 0); /* no epoll interest while it waits */
+    /* The interest stays: the turn usually comes later in this same loop iteration
+     * (preauth_run_handshakes), before epoll is asked again. If the loop does report the
+     * connection while it waits, conn_on_io takes the interest away (no busy wake-ups). */
     c->hs_queued = true;
     c->hs_queue = q;
     c->hs_prev = gw->hs_tail[q];

@@ -779,6 +779,9 @@ static void on_data(struct tunnel *t, const uint8_t *d, uint16_t len)
     t->reg.last_activity_ms = now_ms();
     if (!len)
         return;
+    /* tunnel payload moves: TLS handshakes now get their handshake-share (preauth.c); the
+     * setup exchanges themselves (HTTP, MS-TSGU control packets) do not count */
+    t->gw->relay_seen = true;
     if (buf_len(&t->to_target) == 0 && t->tio.fd >= 0) {
         /* fast path: straight to the socket, buffer only what does not fit */
         ssize_t n = send(t->tio.fd, d, len, MSG_NOSIGNAL);
@@ -970,6 +973,7 @@ static void read_target(struct tunnel *t)
             tsgu_data_header(base + hl, (uint16_t)n);
             buf_commit(&c->out, hl + pkt);
             t->reg.bytes_to_client += (uint64_t)n;
+            t->gw->relay_seen = true;
             wrote = true;
             continue;
         }
