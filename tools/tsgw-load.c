@@ -658,6 +658,10 @@ static void conn_read(struct lconn *c)
         if (n > 0) {
             budget -= (size_t)n < budget ? (size_t)n : budget;
             stream_feed(c, g_rbuf, (size_t)n);
+            /* setup exchanges: nothing buffered means the read-ahead most likely emptied the
+             * socket, and epoll says if not; no read() that finds nothing (tsgwd does the same) */
+            if (!c->dead && c->t->st != TS_OPEN && !SSL_has_pending(c->ssl))
+                break;
             continue;
         }
         int e = SSL_get_error(c->ssl, n);

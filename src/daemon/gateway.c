@@ -273,6 +273,12 @@ static void conn_read(struct conn *c)
             buf_commit(&c->in, (size_t)n);
             budget -= (size_t)n < budget ? (size_t)n : budget;
             conn_process(c);
+            /* A request/response exchange (HTTP, tunnel setup): with nothing left in
+             * OpenSSL's buffer, the read-ahead most likely emptied the socket; epoll
+             * (level-triggered) reports it if not. Saves the read() that would find nothing.
+             * Relaying tunnels read on until the socket is empty. */
+            if (c->ssl && !tls_has_buffered(c->ssl) && !(c->tun && c->tun->state == TUN_OPEN))
+                break;
             continue;
         }
         if (n == TLS_WANT_READ)
