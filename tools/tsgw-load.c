@@ -44,6 +44,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <gssapi/gssapi.h>
+#include <gssapi/gssapi_ext.h>
+
+#include "auth/krb.h"
 #include "auth/ntlm.h"
 #include "core/buf.h"
 #include "core/utf16.h"
@@ -57,6 +61,7 @@
 #define READ_BUDGET (1024 * 1024)  /* bytes read from one connection per turn */
 #define WRITE_BUDGET (1024 * 1024) /* bytes written to one connection per turn */
 #define MAX_HTTP_HEAD 16384
+#define SPNEGO_TOKEN_CAP 48000 /* Windows' MaxTokenSize */
 #define SETUP_TIMEOUT_NS (30ull * 1000000000ull)
 #define B4_TIMEOUT_NS (10ull * 1000000000ull)
 #define CMD_LEN 16
@@ -90,6 +95,7 @@ struct lconn {
     unsigned seed_left; /* legacy OUT: seed bytes still to skip */
     char ws_key[32];
     uint8_t negotiate[40];
+    gss_ctx_id_t gctx; /* --negotiate: the SPNEGO/Kerberos initiator context */
     /* WebSocket frame reader (server -> client frames are unmasked) */
     uint8_t wh[10];
     unsigned wh_len, wh_need;
@@ -152,6 +158,8 @@ static struct {
     bool farm; /* B4 call with farm scope (farm-invoke) */
     unsigned timeout_s;
     const char *client_name;
+    bool negotiate; /* Kerberos through SPNEGO (default ccache) instead of NTLM */
+    int cb_mode;    /* --negotiate: 0 right bindings, 1 --bad-cb, 2 --no-cb */
 } O;
 
 static SSL_CTX *g_ctx;
@@ -455,6 +463,10 @@ static void conn_close(struct lconn *c)
 
 static void conn_free(struct lconn *c)
 {
+    if (c->gctx != GSS_C_NO_CONTEXT) {
+        OM_uint32 mn;
+        gss_delete_sec_context(&mn, &c->gctx, GSS_C_NO_BUFFER);
+    }
     if (c->ssl)
         SSL_free(c->ssl);
     if (c->io.fd >= 0)
@@ -721,7 +733,7 @@ static void random_guid(char out[40])
 static void http_request(struct lconn *c, const uint8_t *ntlm, size_t ntlm_len, bool body_follows)
 {
     struct tun *t = c->t;
-    char b64[(NTLM_MAX_MESSAGE / 3 + 2) * 4 + 1];
+    static char b64[(SPNEGO_TOKEN_CAP / 3 + 2) * 4 + 1];
     buf_printf(&c->out,
                "%s /remoteDesktopGateway/ HTTP/1.1\r\nCache-Control: no-cache\r\n"
                "Pragma: no-cache\r\nAccept: */*\r\nUser-Agent: MS-RDGateway/1.0\r\nHost: %s\r\n",
@@ -738,7 +750,8 @@ static void http_request(struct lconn *c, const uint8_t *ntlm, size_t ntlm_len, 
         buf_append_str(&c->out, "Transfer-Encoding: chunked\r\n\r\n");
     } else {
         base64_encode(ntlm, ntlm_len, b64, sizeof b64);
-        buf_printf(&c->out, "Content-Length: 0\r\nAuthorization: NTLM %s\r\n\r\n", b64);
+        buf_printf(&c->out, "Content-Length: 0\r\nAuthorization: %s %s\r\n\r\n",
+                   O.negotiate ? "Negotiate" : "NTLM", b64);
     }
     conn_flush(c);
 }
@@ -786,6 +799,93 @@ static void send_handshake(struct tun *t)
     wr16(p + 12, TSGU_EXTAUTH_NONE);
     t->st = TS_HS;
     tun_send_pkt(t, p, sizeof p);
+}
+
+/* --negotiate: one gss_init_sec_context step with MIT's SPNEGO mechanism (what curl and
+ * mstsc send: a NegTokenInit listing Kerberos first with the AP-REQ, mutual authentication,
+ * RFC 5929 tls-server-end-point channel bindings from the server's certificate; --bad-cb
+ * sends wrong ones, --no-cb none). in == NULL: the first token. 1 continue (out holds the
+ * token), 0 complete, -1 failed (why). */
+static int gss_step(struct lconn *c, const uint8_t *in, size_t inlen, struct buf *out, char *why,
+                    size_t whysz)
+{
+    static gss_name_t target = GSS_C_NO_NAME;
+    static gss_OID_desc spnego = {6, (void *)"\x2b\x06\x01\x05\x05\x02"};
+    OM_uint32 maj, mn;
+    if (target == GSS_C_NO_NAME) {
+        char n[160];
+        snprintf(n, sizeof n, "HTTP@%s", O.spn_host);
+        gss_buffer_desc nb = {strlen(n), n};
+        maj = gss_import_name(&mn, &nb, GSS_C_NT_HOSTBASED_SERVICE, &target);
+        if (GSS_ERROR(maj)) {
+            snprintf(why, whysz, "cannot import the name %s", n);
+            return -1;
+        }
+    }
+    uint8_t app[KRB_CB_MAX];
+    int al = -1;
+    if (O.cb_mode != 2) {
+        X509 *x = SSL_get0_peer_certificate(c->ssl);
+        unsigned char *der = NULL;
+        int dl = x ? i2d_X509(x, &der) : -1;
+        al = dl > 0 ? krb_cb_from_cert_der(der, (size_t)dl, app, sizeof app) : -1;
+        OPENSSL_free(der);
+        if (al <= 0) {
+            snprintf(why, whysz, "cannot compute channel bindings from the server certificate");
+            return -1;
+        }
+        if (O.cb_mode == 1)
+            app[al - 1] ^= 0xff;
+    }
+    struct gss_channel_bindings_struct cb;
+    memset(&cb, 0, sizeof cb);
+    cb.application_data.length = al > 0 ? (size_t)al : 0;
+    cb.application_data.value = app;
+    gss_buffer_desc ib = {inlen, (void *)in}, ob = GSS_C_EMPTY_BUFFER;
+    maj = gss_init_sec_context(&mn, GSS_C_NO_CREDENTIAL, &c->gctx, target, &spnego,
+                               GSS_C_MUTUAL_FLAG | GSS_C_INTEG_FLAG, 0,
+                               al > 0 ? &cb : GSS_C_NO_CHANNEL_BINDINGS, in ? &ib : GSS_C_NO_BUFFER,
+                               NULL, &ob, NULL, NULL);
+    int r = maj == GSS_S_COMPLETE ? 0 : maj == GSS_S_CONTINUE_NEEDED ? 1 : -1;
+    if (r < 0) {
+        OM_uint32 m2, more = 0;
+        gss_buffer_desc t = GSS_C_EMPTY_BUFFER;
+        gss_display_status(&m2, GSS_ERROR(maj) && mn ? mn : maj,
+                           GSS_ERROR(maj) && mn ? GSS_C_MECH_CODE : GSS_C_GSS_CODE, GSS_C_NO_OID,
+                           &more, &t);
+        snprintf(why, whysz, "GSSAPI: %.*s", (int)t.length, t.value ? (char *)t.value : "");
+        gss_release_buffer(&m2, &t);
+    } else if (ob.length &&
+               (ob.length > SPNEGO_TOKEN_CAP || buf_append(out, ob.value, ob.length) < 0)) {
+        snprintf(why, whysz, "GSSAPI token too large");
+        r = -1;
+    }
+    gss_release_buffer(&mn, &ob);
+    return r;
+}
+
+/* --negotiate: the final 101/200 carries the acceptor's NegTokenResp (AP-REP, mechListMIC):
+ * MIT's initiator verifies it (mutual authentication). */
+static bool negotiate_finish(struct lconn *c, const char *head)
+{
+    char v[8192], why[200];
+    if (!http_header(head, "WWW-Authenticate", v, sizeof v) || strncasecmp(v, "Negotiate ", 10)) {
+        tun_fail(c->t,
+                 "no mutual authentication token (WWW-Authenticate: Negotiate) in the answer");
+        return false;
+    }
+    uint8_t tok[4096];
+    int tl = base64_decode(v + 10, strlen(v + 10), tok, sizeof tok);
+    struct buf out = BUF_INIT;
+    int r = tl > 0 ? gss_step(c, tok, (size_t)tl, &out, why, sizeof why) : -1;
+    buf_free(&out);
+    if (tl <= 0)
+        snprintf(why, sizeof why, "undecodable token");
+    if (r != 0) {
+        tun_fail(c->t, "mutual authentication failed: %s", r > 0 ? "more legs asked" : why);
+        return false;
+    }
+    return true;
 }
 
 /* Processes one whole HTTP response head in c->in. Returns false when the tunnel failed. */
@@ -855,6 +955,8 @@ static bool http_response(struct lconn *c, char *head, size_t head_len)
         tun_fail(t, "%s channel: access denied (401)", c->is_in ? "IN" : "OUT");
         return false;
     }
+    if (O.negotiate && (status == 101 || status == 200) && !negotiate_finish(c, head))
+        return false;
     if (c->is_in) {
         if (status != 200) {
             tun_fail(t, "IN channel: HTTP %d", status);
@@ -1338,6 +1440,19 @@ static void on_tls_up(struct lconn *c)
         RAND_bytes(k, sizeof k);
         base64_encode(k, sizeof k, c->ws_key, sizeof c->ws_key);
     }
+    if (O.negotiate) { /* one leg: the NegTokenInit with the AP-REQ, then the answer */
+        struct buf tok = BUF_INIT;
+        char why[200];
+        if (gss_step(c, NULL, 0, &tok, why, sizeof why) != 1) {
+            buf_free(&tok);
+            tun_fail(t, "%s", why);
+            return;
+        }
+        c->st = CS_AUTH2;
+        http_request(c, buf_data(&tok), buf_len(&tok), false);
+        buf_free(&tok);
+        return;
+    }
     ntlm_negotiate(c->negotiate);
     c->st = CS_AUTH1;
     http_request(c, c->negotiate, sizeof c->negotiate, false);
@@ -1728,6 +1843,9 @@ static void usage(FILE *f)
            "  --admin-socket SOCK         --idle: SIGUSR1 calls DisconnectUser for the next user\n"
            "  --farm                      ... farm-wide (the admin socket's farm-invoke verb)\n"
            "  --spn-host NAME             host in the SPN HTTP/NAME (default: the gateway host)\n"
+           "  --negotiate                 Kerberos through SPNEGO with the default ccache\n"
+           "                              (KRB5CCNAME), target HTTP@<spn-host>, channel bindings\n"
+           "  --bad-cb | --no-cb          --negotiate: wrong channel bindings / none\n"
            "  --chunk N                   DATA payload bytes per packet (default 65535)\n"
            "  --ciphersuites LIST         TLS 1.3 suites offered (default TLS_AES_128_GCM_SHA256)\n"
            "  --ws-mask zero|random       WebSocket masking key (default zero, see docs/bench.md)\n"
@@ -1860,6 +1978,9 @@ int main(int argc, char **argv)
         OPT_MASK,
         OPT_TIMEOUT,
         OPT_VERIFY,
+        OPT_NEGOTIATE,
+        OPT_BADCB,
+        OPT_NOCB,
     };
     static const struct option opts[] = {
         {"mode", required_argument, NULL, OPT_MODE},
@@ -1885,6 +2006,9 @@ int main(int argc, char **argv)
         {"ws-mask", required_argument, NULL, OPT_MASK},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"verify", no_argument, NULL, OPT_VERIFY},
+        {"negotiate", no_argument, NULL, OPT_NEGOTIATE},
+        {"bad-cb", no_argument, NULL, OPT_BADCB},
+        {"no-cb", no_argument, NULL, OPT_NOCB},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -2033,6 +2157,15 @@ int main(int argc, char **argv)
         case OPT_VERIFY:
             O.verify = true;
             break;
+        case OPT_NEGOTIATE:
+            O.negotiate = true;
+            break;
+        case OPT_BADCB:
+            O.cb_mode = 1;
+            break;
+        case OPT_NOCB:
+            O.cb_mode = 2;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -2048,7 +2181,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (O.mode != MODE_TLS && (!O.have_hash || (!O.user[0] && !O.users_prefix[0]))) {
+    if (O.mode != MODE_TLS && !O.negotiate &&
+        (!O.have_hash || (!O.user[0] && !O.users_prefix[0]))) {
         fprintf(stderr, "tsgw-load: --user (or --users-prefix) and --password/--nthash needed\n");
         return 2;
     }

@@ -14,9 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPNEGO_MAX_TOKEN 16384 /* larger tokens are refused before parsing */
-#define SPNEGO_MAX_MECHS 16    /* mechanism OIDs kept from a MechTypeList (more: malformed) */
-#define SPNEGO_MAX_OID 32      /* bytes of one OID's contents */
+#define SPNEGO_MAX_TOKEN                                                                           \
+    48000                   /* larger tokens are refused before parsing (Windows' MaxTokenSize     \
+                             * is 48000 bytes) */
+#define SPNEGO_MAX_MECHS 16 /* mechanism OIDs kept from a MechTypeList (more: malformed) */
+#define SPNEGO_MAX_OID 32   /* bytes of one OID's contents */
 
 /* The mechanisms tsgw can name. */
 enum spnego_mech {

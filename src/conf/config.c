@@ -441,6 +441,20 @@ static void kv_auth(struct loader *L, const char *k, const char *v)
         set_u32(L, &c->directory_workers, v, 1, 32);
     } else if (!strcmp(k, "group-cache-ttl")) {
         set_dur(L, &c->group_cache_ttl_ms, v, 1000);
+    } else if (!strcmp(k, "keytab")) {
+        set_path(L, c->keytab, v);
+    } else if (!strcmp(k, "service-principal")) {
+        if (!*v || strchr(v, ' ') || strchr(v, '\\'))
+            err(L, "service-principal '%s': a Kerberos principal such as HTTP/gw.example.com", v);
+        else
+            set_str(L, c->service_principal, sizeof c->service_principal, v);
+    } else if (!strcmp(k, "channel-binding")) {
+        if (!strcasecmp(v, "if-present"))
+            c->channel_binding = CONF_CB_IF_PRESENT;
+        else if (!strcasecmp(v, "required"))
+            c->channel_binding = CONF_CB_REQUIRED;
+        else
+            err(L, "channel-binding '%s': 'if-present' or 'required'", v);
     } else if (!strcmp(k, "basic")) {
         if (!parse_bool(v, &b)) {
             err(L, "'%s' is not yes/no", v);
@@ -1084,6 +1098,15 @@ static void validate(struct loader *L)
         err(L, "[gateway] private-key is required");
     if (!c->users_file[0])
         err(L, "[auth] users-file is required");
+    if (c->keytab[0] && !c->service_principal[0]) {
+        if (c->ngateway_names)
+            snprintf(c->service_principal, sizeof c->service_principal, "HTTP/%s",
+                     c->gateway_names[0]);
+        else
+            err(L, "[auth] keytab needs service-principal (or gateway-names)");
+    }
+    if (c->keytab[0] && access(c->keytab, R_OK) < 0)
+        err(L, "[auth] keytab %s: %s", c->keytab, strerror(errno));
     if (c->backend_listen[0] && !c->ntrusted_proxies)
         err(L, "[gateway] backend-listen needs trusted-proxies (the proxies' addresses)");
     if (c->backend_listen[0] && c->require_channel_binding && !c->front_certificate[0])

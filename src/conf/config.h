@@ -73,6 +73,7 @@ struct gw_limits {
 };
 
 enum { CONF_DIRECTORY_NONE = 0, CONF_DIRECTORY_WINBIND = 1 };
+enum { CONF_CB_IF_PRESENT = 0, CONF_CB_REQUIRED = 1 };
 
 struct gw_config {
     int refs; /* see config_new / config_put */
@@ -107,6 +108,10 @@ struct gw_config {
     uint32_t directory_timeout_ms; /* deadline of one directory logon */
     uint32_t directory_workers;    /* worker threads for directory calls */
     uint32_t group_cache_ttl_ms;   /* SID -> group name cache */
+    /* Kerberos under Negotiate (docs/ad.md "Kerberos") */
+    char keytab[PATH_MAX];       /* "" = no Kerberos acceptor */
+    char service_principal[256]; /* "HTTP/rdgw.contoso.test" (realm: the default) */
+    int channel_binding;         /* CONF_CB_IF_PRESENT or CONF_CB_REQUIRED */
     /* [kdc-proxy] */
     char kdc_proxy_realm[256]; /* "" = no POST /KdcProxy */
     char kdc_proxy_kdcs[CONF_MAX_LISTEN][128];

@@ -44,6 +44,9 @@ static void run_job(struct winbind_ctx *w, struct dir_job *j)
                         ? DIR_OK
                         : DIR_UNAVAILABLE;
         break;
+    case DIR_JOB_CALL:
+        j->run(w, j);
+        break;
     default:
         j->res.rc = DIR_ERROR;
     }
@@ -78,7 +81,7 @@ static void *work(void *arg)
         pthread_mutex_unlock(&mu);
         if (skip)
             j->res.rc = DIR_TIMEOUT; /* its owner gave up (or will at the next sweep) */
-        else if (!w)
+        else if (!w && j->kind != DIR_JOB_CALL)
             j->res.rc = DIR_ERROR;
         else
             run_job(w, j);
@@ -97,6 +100,8 @@ static void *work(void *arg)
 static void job_free(struct dir_job *j)
 {
     free(j->pac);
+    if (j->data && j->data_free)
+        j->data_free(j->data);
     OPENSSL_cleanse(j, sizeof *j);
     free(j);
 }

@@ -13,7 +13,7 @@
 
 struct loop;
 
-enum dir_job_kind { DIR_JOB_NTLM, DIR_JOB_PAC, DIR_JOB_INTERFACE };
+enum dir_job_kind { DIR_JOB_NTLM, DIR_JOB_PAC, DIR_JOB_INTERFACE, DIR_JOB_CALL };
 
 struct dir_job {
     int kind;
@@ -22,6 +22,11 @@ struct dir_job {
     size_t pac_len;
     /* DIR_JOB_INTERFACE */
     char nb_name[64], nb_domain[64], dns_domain[128];
+    /* DIR_JOB_CALL: run(w, job) on a worker (w may be NULL when winbind is unusable); data is
+     * the caller's, freed with the job by data_free (worker thread or loop) */
+    void (*run)(struct winbind_ctx *w, struct dir_job *job);
+    void *data;
+    void (*data_free)(void *data);
     struct dir_result res;
     uint64_t deadline_ms;
     /* loop thread: called once with the result (or DIR_TIMEOUT, while the worker may still

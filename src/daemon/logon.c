@@ -22,6 +22,7 @@
 #include "daemon/dirpool.h"
 #include "daemon/gateway.h"
 #include "daemon/logon_int.h"
+#include "daemon/logon_krb.h"
 #include "daemon/logon_limit.h"
 #include "daemon/ops.h"
 #include "daemon/preauth.h"
@@ -243,6 +244,7 @@ void logon_configure(struct gateway *gw)
             ask_dir_names(gw, !gw->dir.configured);
     }
     gw->dir.configured = true;
+    logon_krb_configure(gw); /* the workers also run Kerberos acceptances */
 }
 
 void logon_shutdown(struct gateway *gw)

@@ -23,7 +23,8 @@ struct logon_identity {
     char full_name[USERS_FULLNAME_MAX]; /* display name, may be empty */
     char groups[USERS_GROUPS_MAX];      /* ';'-separated: the account source's, then NSS's */
     char method[16];         /* how it was proven: "NTLM" (raw, under "NTLM" or "Negotiate"),
-                              * "Negotiate" (NTLM inside SPNEGO), "Basic" */
+                              * "Negotiate" (NTLM inside SPNEGO), "Kerberos" (inside SPNEGO),
+                              * "Basic" */
     char source[16];         /* who vouched for it: "local" or "winbind" */
     char flags[48];          /* what was verified: "MIC, channel binding" */
     char sids[DIR_SIDS_MAX]; /* directory accounts: user SID, then group SIDs */
@@ -47,8 +48,9 @@ struct logon_session {
     uint8_t peer_mic_value[16];
     uint8_t mech_list[LOGON_MECH_LIST_MAX]; /* the initiator's DER MechTypeList */
     size_t mech_list_len;
-    char final_header[160]; /* "WWW-Authenticate: Negotiate <accept-completed>\r\n" for the
-                             * 101/200 that follows a SPNEGO logon, or empty */
+    char final_header[768]; /* "WWW-Authenticate: Negotiate <accept-completed>\r\n" for the
+                             * 101/200 that follows a SPNEGO logon (Kerberos: with the AP-REP),
+                             * or empty */
 };
 
 /* The directory's view of this gateway (winbind's interface details). */

@@ -1,9 +1,9 @@
 /* The HTTP exchange of a gateway logon (see logon.h): the Authorization header, the 401s that
  * list what tsgw accepts (Negotiate, NTLM, Basic when enabled), raw NTLM under "NTLM" or
  * "Negotiate", NTLM inside SPNEGO (RFC 4178: the mechListMIC checked and produced; a Kerberos
- * optimistic token answered so that the initiator continues with NTLM), Basic over TLS, and
- * RDG-Auth-Scheme (PAA) let through for an MS-TSGU refusal. The accounts and the NTLM step
- * itself are logon.c's. A Kerberos acceptor goes into spnego_init(). */
+ * optimistic token answered so that the initiator continues with NTLM, or accepted by
+ * logon_krb.c when a keytab is configured), Basic over TLS, and RDG-Auth-Scheme (PAA) let
+ * through for an MS-TSGU refusal. The accounts and the NTLM step itself are logon.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,7 @@
 #include "daemon/gateway.h"
 #include "daemon/logon.h"
 #include "daemon/logon_int.h"
+#include "daemon/logon_krb.h"
 #include "daemon/logon_limit.h"
 #include "daemon/ops.h"
 
@@ -168,9 +169,9 @@ static int spnego_refuse(struct conn *c, const char *why)
 /* The initiator's NegTokenInit: NTLM must be on its list. When NTLM is its first choice, the
  * optimistic token (if any) is the NTLM NEGOTIATE and is answered with the CHALLENGE. When it
  * prefers another mechanism (Kerberos: a domain-joined mstsc that got a ticket for the
- * gateway's name), that mechanism's token is not used: the answer names NTLM with request-mic,
- * and the initiator continues with NTLM (RFC 4178 3.2 and 5). A Kerberos acceptor, when there
- * is one, takes the optimistic AP-REQ here instead. */
+ * gateway's name) and no keytab is configured, that mechanism's token is not used: the answer
+ * names NTLM with request-mic, and the initiator continues with NTLM (RFC 4178 3.2 and 5). With
+ * [auth] keytab, the optimistic AP-REQ goes to the Kerberos acceptor (logon_krb.c). */
 static int spnego_init(struct conn *c, const struct spnego_token *t)
 {
     struct logon_session *s = c->logon;
@@ -180,6 +181,9 @@ static int spnego_init(struct conn *c, const struct spnego_token *t)
     memcpy(s->mech_list, t->mech_list, t->mech_list_len);
     s->mech_list_len = t->mech_list_len;
     s->spnego = true;
+    if ((t->mechs[0] == SPNEGO_MECH_KRB5 || t->mechs[0] == SPNEGO_MECH_MS_KRB5) && t->mech_token &&
+        logon_krb_enabled(c->gw))
+        return logon_krb_init(c, t); /* daemon/logon_krb.c */
     int idx = spnego_mech_index(t, SPNEGO_MECH_NTLM);
     if (idx < 0) {
         char why[128];
