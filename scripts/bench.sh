@@ -647,7 +647,7 @@ if [ "$FLOOD_ONLY" = 0 ] && [ "$FARM_ONLY" = 0 ]; then
         2>"$WORK/bench-ad.log" | tail -n1)
     [ -n "$r" ] || r=null
     record "{\"b\":\"b7\",\"ad\":$r}"
-    say "B7 setups/s: local store $(jget "$r" local_per_s), AD through winbind $(jget "$r" ad_per_s)"
+    say "B7 setups/s: local store $(jget "$r" local_per_s), AD through winbind $(jget "$r" ad_per_s), Kerberos $(jget "$r" krb_per_s)"
 fi
 
 # ---------------------------------------------------------------- report
@@ -857,6 +857,7 @@ res["data_check"] = "ok" if checks and not bad else "; ".join(bad) or "not run"
 b7 = next((r["ad"] for r in runs if r["b"] == "b7" and r["ad"]), {})
 res["b7_local_setups_per_s"] = b7.get("local_per_s")
 res["b7_ad_setups_per_s"] = b7.get("ad_per_s")
+res["b7_krb_setups_per_s"] = b7.get("krb_per_s")
 res["b7_ad_setup_ms_p50"] = b7.get("ad_ms_p50")
 
 def f(x, n=1, w=9):

@@ -54,6 +54,8 @@ static void minor_text(OM_uint32 minor, char *out, size_t outsz)
     OM_uint32 m2, more = 0;
     gss_buffer_desc b = GSS_C_EMPTY_BUFFER;
     out[0] = 0;
+    if (minor == 0)
+        return;
     if (gss_display_status(&m2, minor, GSS_C_MECH_CODE, (gss_OID)gss_mech_krb5, &more, &b) ==
             GSS_S_COMPLETE &&
         b.length)
@@ -100,9 +102,46 @@ static void set_reason(struct krb_accept_res *res, const char *what, OM_uint32 m
              mt[0] ? mt : "no detail");
 }
 
+/* Is there a key for the principal in the keytab? Checked with the krb5 API first: MIT 1.20's
+ * gss_acquire_cred_from leaks the principal it copied when the keytab has no key for it. */
+static bool keytab_has(const struct krb_accept_req *req, struct krb_accept_res *res)
+{
+    krb5_context k = NULL;
+    krb5_principal p = NULL;
+    krb5_keytab kt = NULL;
+    krb5_error_code rc = krb5_init_context(&k);
+    if (!rc)
+        rc = krb5_parse_name(k, req->principal, &p);
+    if (!rc)
+        rc = krb5_kt_resolve(k, req->keytab, &kt);
+    if (!rc) {
+        krb5_keytab_entry e;
+        rc = krb5_kt_get_entry(k, kt, p, 0, 0, &e);
+        if (!rc)
+            krb5_free_keytab_entry_contents(k, &e);
+    }
+    if (rc) {
+        const char *m = k ? krb5_get_error_message(k, rc) : NULL;
+        snprintf(res->reason, sizeof res->reason, "no key for %.60s in keytab %.48s (%.100s)",
+                 req->principal, req->keytab, m ? m : "cannot initialise krb5");
+        if (m)
+            krb5_free_error_message(k, m);
+        res->rc = KRB_ERROR;
+    }
+    if (kt)
+        krb5_kt_close(k, kt);
+    if (p)
+        krb5_free_principal(k, p);
+    if (k)
+        krb5_free_context(k);
+    return rc == 0;
+}
+
 static gss_cred_id_t acceptor_cred(const struct krb_accept_req *req, struct krb_accept_res *res)
 {
     OM_uint32 major, minor;
+    if (!keytab_has(req, res))
+        return GSS_C_NO_CREDENTIAL;
     gss_name_t name = GSS_C_NO_NAME;
     gss_buffer_desc nb = {strlen(req->principal), (void *)req->principal};
     major = gss_import_name(&minor, &nb, (gss_OID)GSS_KRB5_NT_PRINCIPAL_NAME, &name);

@@ -47,7 +47,7 @@ openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj /CN=rdgw.contoso
     -addext "subjectAltName=DNS:rdgw.contoso.test" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
     >/dev/null 2>&1
 add_user "$WORK/users" 'LOCAL\lena' 'Lena-Local1' 'RDG Users'
-conf() { # conf CHANNEL-BINDING [extra [limits] lines]
+conf() { # conf CHANNEL-BINDING [extra [limits] lines] [directory]
     cat <<CONF
 [gateway]
 listen = 127.0.0.20:$GPORT
@@ -56,7 +56,7 @@ private-key = key.pem
 admin-socket = admin.sock
 [auth]
 users-file = users
-directory = winbind
+directory = ${3:-winbind}
 directory-timeout = 5s
 gateway-names = rdgw.contoso.test
 keytab = $LAB/member/krb5.keytab
@@ -228,9 +228,12 @@ wait "$GW_PID"
 rc=$?
 ok "SIGTERM: tsgwd stops cleanly (exit 0)" [ $rc -eq 0 ]
 mv "$WORK/gw.log" "$WORK/gw1.log"
-# header limits apply at start: a gateway with the documented limits for large PACs
+# header limits apply at start: a gateway with the documented limits for large PACs, and
+# without a directory: principals map to the local store by realm (alice@CONTOSO.TEST is the
+# users file's CONTOSO\alice); the Kerberos workers start for the keytab alone
+add_user "$WORK/users" 'CONTOSO\alice' 'not-her-AD-password' 'CONTOSO\RDG Users' 'Alice (local)'
 conf if-present "max-header-line = 65536
-max-header-bytes = 73728" >"$WORK/tsgw.conf"
+max-header-bytes = 73728" none >"$WORK/tsgw.conf"
 start_tsgwd "$WORK/tsgw.conf" gw || { echo "Bail out! tsgwd did not start"; exit 1; }
 big 40000 >"$WORK/tok40k"
 N=$(gwlines)
@@ -248,7 +251,14 @@ code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 5 -X RDG_OUT_DATA \
 ok "a token over 48000 bytes: 401 before parsing ($code)" bash -c "[ '$code' = 401 ]"
 ok "... event 201 'token malformed or too long'" after $N 'EVENT 201 .*too long'
 load bigok alice --setups 1
-ok "with the large limits, Kerberos logons work as before" jok "$WORK/bigok.log" "d['ok'] == 1"
+ok "no directory: alice's Kerberos tunnel completes" jok "$WORK/bigok.log" "d['ok'] == 1"
+ok "no directory: mapped by realm to the local store's CONTOSO\\alice" \
+    has gw 'authenticated as CONTOSO\\alice (Kerberos, principal alice@CONTOSO.TEST, mutual, channel binding, local store)'
+N=$(gwlines)
+load boblocal bob --setups 1
+ok "no directory: bob (no local account) refused" jok "$WORK/boblocal.log" "d['ok'] == 0"
+ok "... event 201 'no account for bob@CONTOSO.TEST'" \
+    after $N 'EVENT 201 Username="bob@CONTOSO.TEST".*Reason="Kerberos: no account for bob@CONTOSO.TEST'
 
 kill -TERM "$GW_PID"
 wait "$GW_PID"
