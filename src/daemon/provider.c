@@ -356,7 +356,10 @@ static void ss_instance(const struct gateway *gw, struct cim_instance *in)
     cim_set(in, 12, tf(false));
     cim_set(in, 13, "0");
     cim_set(in, 14, tf(true));
-    cim_set(in, 15, tf(gw->cfg->require_channel_binding));
+    /* Windows' one switch covers both mechanisms: NTLM's, and Kerberos' when a keytab is set */
+    cim_set(in, 15,
+            tf(cfg->require_channel_binding &&
+               (!cfg->keytab[0] || cfg->channel_binding == CONF_CB_REQUIRED)));
 }
 
 /* Builds every instance of a configuration class into a caller-provided callback. */

@@ -152,7 +152,9 @@ static const struct cim_property ss_props[] = {
     {"RequestSOH", CIM_BOOLEAN, false, "NAP statement of health (never)."},
     {"SslBridging", CIM_UINT32, false, "0 = no TLS bridging."},
     {"IsConfigured", CIM_BOOLEAN, false, "Gateway configured."},
-    {"EnforceChannelBinding", CIM_BOOLEAN, false, "NTLM channel binding required."},
+    {"EnforceChannelBinding", CIM_BOOLEAN, false,
+     "Channel binding required: NTLM's ([auth] require-channel-binding) and, with a keytab, "
+     "Kerberos' ([auth] channel-binding = required)."},
 };
 
 static const struct cim_class cls_ss = {

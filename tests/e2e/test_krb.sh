@@ -178,9 +178,12 @@ ok "DisconnectUser('contoso\\ALICE') ends her Kerberos tunnel" \
 stop_pid "$IDLE"
 
 # 6. channel-binding = required: a client without bindings (curl, --no-cb) is refused
+ecb() { ctl --json policy | python3 -c 'import json,sys; print(json.load(sys.stdin)["Win32_TSGatewayServerSettings"][0]["EnforceChannelBinding"])'; }
+ok "EnforceChannelBinding is False with channel-binding = if-present" [ "$(ecb)" = False ]
 conf required "" >"$WORK/tsgw.conf"
 kill -HUP "$GW_PID"
 wait_for 5 "$WORK/gw.log" "configuration reloaded"
+ok "EnforceChannelBinding is True with channel-binding = required" [ "$(ecb)" = True ]
 N=$(gwlines)
 KRB5CCNAME=FILE:$WORK/alice.cc curl -sk --negotiate -u : --max-time 4 -o /dev/null \
     -w '%{http_code}\n' -X RDG_OUT_DATA -H 'RDG-Connection-Id: {11111111-2222-3333-4444-555555555556}' \
