@@ -136,6 +136,21 @@ ok "curl --negotiate: the gateway verified alice by Kerberos (curl sends no chan
 ok "curl --negotiate: curl accepted the mutual-auth token (no GSS error)" \
     bash -c "! grep -qi 'gss\|negotiate.*fail\|mutual' '$WORK/curl.log'"
 
+# 2b. a hand-built NegTokenInit (MS krb5 OID first, an AP-REQ without mutual authentication, a
+# mechListMIC): the MIC is verified, the answer names MS krb5 and carries tsgw's own MIC, which
+# MIT verifies; a corrupted MIC is refused
+N=$(gwlines)
+KRB5CCNAME=FILE:$WORK/alice.cc timeout 20 /usr/bin/python3 "$HERE/../support/krb_mic_client.py" \
+    rdgw.contoso.test "$GPORT" ok >"$WORK/micok.log" 2>&1
+ok "mechListMIC from the initiator: 200, MS krb5 named, tsgw's MIC verified by MIT" \
+    bash -c "[ $? -eq 0 ] && grep -q \"tsgw's mechListMIC verified\" '$WORK/micok.log'"
+ok "... logged as Kerberos with mechListMIC" after $N 'authenticated as CONTOSO.alice (Kerberos, .*mechListMIC'
+N=$(gwlines)
+KRB5CCNAME=FILE:$WORK/alice.cc timeout 20 /usr/bin/python3 "$HERE/../support/krb_mic_client.py" \
+    rdgw.contoso.test "$GPORT" badmic >"$WORK/micbad.log" 2>&1
+ok "a corrupted mechListMIC: 401" grep -q "^status 401" "$WORK/micbad.log"
+ok "... event 201 'mechListMIC does not verify'" after $N 'EVENT 201 .*mechListMIC does not verify'
+
 # 3. refusals: a ticket for another service, wrong channel bindings
 N=$(gwlines)
 load other alice --setups 1 --spn-host other.contoso.test
