@@ -239,7 +239,8 @@ void krb_accept(const struct krb_accept_req *req, struct krb_accept_res *res)
         res->rc = KRB_OK;
         res->channel_bound = (flags & GSS_C_CHANNEL_BOUND_FLAG) != 0;
         res->mutual = (flags & GSS_C_MUTUAL_FLAG) != 0;
-        memcpy(res->reply, out.value, out.length);
+        if (out.length) /* no AP-REP when the initiator did not ask for mutual authentication */
+            memcpy(res->reply, out.value, out.length);
         res->reply_len = out.length;
     }
     /* the mechListMIC: the initiator's must verify; ours over the same MechTypeList */
