@@ -63,7 +63,7 @@ keytab = $LAB/member/krb5.keytab
 service-principal = HTTP/rdgw.contoso.test
 channel-binding = $1
 [limits]
-auth-failures = 100
+auth-failures = ${AUTHF:-100}
 $2
 [cap:Staff]
 user-groups = CONTOSO\\RDG Users; LOCAL\\lena
@@ -251,7 +251,7 @@ mv "$WORK/gw.log" "$WORK/gw1.log"
 # without a directory: principals map to the local store by realm (alice@CONTOSO.TEST is the
 # users file's CONTOSO\alice); the Kerberos workers start for the keytab alone
 add_user "$WORK/users" 'CONTOSO\alice' 'not-her-AD-password' 'CONTOSO\RDG Users' 'Alice (local)'
-conf if-present "max-header-line = 65536
+AUTHF=3 conf if-present "max-header-line = 65536
 max-header-bytes = 73728" none >"$WORK/tsgw.conf"
 start_tsgwd "$WORK/tsgw.conf" gw || { echo "Bail out! tsgwd did not start"; exit 1; }
 big 40000 >"$WORK/tok40k"
@@ -278,6 +278,16 @@ load boblocal bob --setups 1
 ok "no directory: bob (no local account) refused" jok "$WORK/boblocal.log" "d['ok'] == 0"
 ok "... event 201 'no account for bob@CONTOSO.TEST'" \
     after $N 'EVENT 201 Username="bob@CONTOSO.TEST".*Reason="Kerberos: no account for bob@CONTOSO.TEST'
+# failed Kerberos logons count like any other (auth-failures = 3 here): bob's third failure
+# blocks bob@CONTOSO.TEST from this address; alice goes on
+load boblocal2 bob --setups 2 --concurrency 1
+N=$(gwlines)
+load boblocal3 bob --setups 1
+ok "bob's fourth Kerberos logon in a row: refused as blocked (event 201, 1909)" \
+    after $N 'EVENT 201 Username="bob@CONTOSO.TEST".*ErrorCode="1909"'
+load alicenotblocked alice --setups 1
+ok "... while alice's Kerberos logons from the same address go on" \
+    jok "$WORK/alicenotblocked.log" "d['ok'] == 1"
 
 kill -TERM "$GW_PID"
 wait "$GW_PID"
