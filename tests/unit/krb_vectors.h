@@ -13,21 +13,22 @@ static const char cert_sha256[] =
     "AiEA0kBY0HechFTPJE34cHFTzXguGAngIPJXVkV45BZY7TQ=\n"
     "-----END CERTIFICATE-----\n";
 
-static const char cert_sha256_hash[] = "077cf0017266baa0b8cabc3bb004f3edada4eb0cb46276ce9483707324b46af0";
+static const char cert_sha256_hash[] =
+    "077cf0017266baa0b8cabc3bb004f3edada4eb0cb46276ce9483707324b46af0";
 
-static const char cert_sha1[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBbTCCARSgAwIBAgIUCfJvhPUuQPYGFkVxGuV+P/idxrUwCQYHKoZIzj0EATAM\n"
-    "MQowCAYDVQQDDAFiMCAXDTI2MTIwNjE0MTYyM1oYDzIxMjYxMTEyMTQxNjIzWjAM\n"
-    "MQowCAYDVQQDDAFiMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAECXGAd/+t4Hsh\n"
-    "nteYDUJafgGZE0lMPXo6rbTVrFflRlW1jtTMjjnhabFya1nvNat8mZsmlr3MVJYe\n"
-    "eak9sV0COKNTMFEwHQYDVR0OBBYEFOkW8QIQwHCnBe3TGMWRRVEGbPn7MB8GA1Ud\n"
-    "IwQYMBaAFOkW8QIQwHCnBe3TGMWRRVEGbPn7MA8GA1UdEwEB/wQFMAMBAf8wCQYH\n"
-    "KoZIzj0EAQNIADBFAiArq7ipM7/g1Pi6AcMhVxnQQ2zhXh5WTdif8rnUGfQ18wIh\n"
-    "AO8IeuCtj3WIbYO+iNK9HmDurlYq2YHTJ+8LXEjaw0L2\n"
-    "-----END CERTIFICATE-----\n";
+static const char cert_sha1[] = "-----BEGIN CERTIFICATE-----\n"
+                                "MIIBbTCCARSgAwIBAgIUCfJvhPUuQPYGFkVxGuV+P/idxrUwCQYHKoZIzj0EATAM\n"
+                                "MQowCAYDVQQDDAFiMCAXDTI2MTIwNjE0MTYyM1oYDzIxMjYxMTEyMTQxNjIzWjAM\n"
+                                "MQowCAYDVQQDDAFiMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAECXGAd/+t4Hsh\n"
+                                "nteYDUJafgGZE0lMPXo6rbTVrFflRlW1jtTMjjnhabFya1nvNat8mZsmlr3MVJYe\n"
+                                "eak9sV0COKNTMFEwHQYDVR0OBBYEFOkW8QIQwHCnBe3TGMWRRVEGbPn7MB8GA1Ud\n"
+                                "IwQYMBaAFOkW8QIQwHCnBe3TGMWRRVEGbPn7MA8GA1UdEwEB/wQFMAMBAf8wCQYH\n"
+                                "KoZIzj0EAQNIADBFAiArq7ipM7/g1Pi6AcMhVxnQQ2zhXh5WTdif8rnUGfQ18wIh\n"
+                                "AO8IeuCtj3WIbYO+iNK9HmDurlYq2YHTJ+8LXEjaw0L2\n"
+                                "-----END CERTIFICATE-----\n";
 
-static const char cert_sha1_hash[] = "04678d55105be7859f69262afed717394ae459379246743efc516a90d40d2a0e";
+static const char cert_sha1_hash[] =
+    "04678d55105be7859f69262afed717394ae459379246743efc516a90d40d2a0e";
 
 static const char cert_sha384[] =
     "-----BEGIN CERTIFICATE-----\n"
@@ -42,7 +43,8 @@ static const char cert_sha384[] =
     "i38JcJwKXqt/S3cDWlvM1gimVkDK+9CMl3FzLAMN1joFxpfeCs5G7g1hjyB0/Yw=\n"
     "-----END CERTIFICATE-----\n";
 
-static const char cert_sha384_hash[] = "9cecff88cbfd47a069fab0a817dd71ba5f2b9d1d1e54fc358e6ad1f110f39439a04262100910e8f0b8f8a4176867a816";
+static const char cert_sha384_hash[] = "9cecff88cbfd47a069fab0a817dd71ba5f2b9d1d1e54fc358e6ad1f110f"
+                                       "39439a04262100910e8f0b8f8a4176867a816";
 
 static const char cert_ed25519[] =
     "-----BEGIN CERTIFICATE-----\n"
@@ -54,4 +56,3 @@ static const char cert_ed25519[] =
     "QQAW0+MwHZ9KeqgcyWgCYJxRvqCU5HrfSo04edzlXopAxPii6ZYSSqJ4XRDr6zwA\n"
     "rLOIJQNwVHJRBcAA2n6QGFIO\n"
     "-----END CERTIFICATE-----\n";
-
