@@ -57,7 +57,7 @@ admin-socket = admin.sock
 [auth]
 users-file = users
 directory = ${3:-winbind}
-directory-timeout = 5s
+directory-timeout = 3s
 gateway-names = rdgw.contoso.test
 keytab = $LAB/member/krb5.keytab
 service-principal = HTTP/rdgw.contoso.test
@@ -192,6 +192,28 @@ done
 ok "DisconnectUser('contoso\\ALICE') ends her Kerberos tunnel" \
     bash -c "! '$TSGWCTL' -s '$SOCK' --json ls | grep -q 'CONTOSO.*alice'"
 stop_pid "$IDLE"
+
+# 5b. winbindd hangs (SIGSTOP): the PAC lookup runs into directory-timeout (3 s): 503 and event
+# 201 for that logon, while the admin socket answers
+WBPID=$(cat "$LAB/member/run/winbindd.pid")
+kill -STOP "$WBPID"
+N=$(gwlines)
+T0=$(date +%s%N)
+# (GSS_MECH_CONFIG=/dev/null: the client's SPNEGO offers Kerberos only; with gss-ntlmssp loaded,
+# MIT's initiator itself would ask the frozen winbindd for NTLM credentials and hang)
+GSS_MECH_CONFIG=/dev/null load hung alice --setups 1 --timeout 20 &
+HUNG=$!
+sleep 1
+ok "winbindd hung: the admin socket answers while a Kerberos logon waits" \
+    bash -c "'$TSGWCTL' -s '$SOCK' --json ls >/dev/null"
+wait "$HUNG"
+T1=$(date +%s%N)
+kill -CONT "$WBPID"
+log "Kerberos logon with winbindd stopped took $(((T1 - T0) / 1000000)) ms"
+ok "winbindd hung: refused with 503 after the 3 s deadline" \
+    bash -c "grep -q 'got 503\|HTTP 503\|503' '$WORK/hung.log' && [ $(((T1 - T0) / 1000000)) -ge 3000 ] && [ $(((T1 - T0) / 1000000)) -lt 12000 ]"
+ok "... event 201 ErrorCode 1311 'no answer within 3000 ms'" \
+    after $N 'EVENT 201 .*ErrorCode="1311".*no answer within 3000 ms'
 
 # 6. channel-binding = required: a client without bindings (curl, --no-cb) is refused
 ecb() { ctl --json policy | python3 -c 'import json,sys; print(json.load(sys.stdin)["Win32_TSGatewayServerSettings"][0]["EnforceChannelBinding"])'; }
