@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,7 @@ static const int level_prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 
 static pthread_mutex_t g_out_lock = PTHREAD_MUTEX_INITIALIZER;
 static char g_out[16384];
-static size_t g_out_len;
+static _Atomic size_t g_out_len; /* changed under g_out_lock; read without it in sink_flush */
 static _Thread_local bool t_batch;
 
 static void write_all(const char *p, size_t n)
@@ -102,6 +103,8 @@ static void out_flush_locked(void)
 
 void sink_flush(void)
 {
+    if (!atomic_load_explicit(&g_out_len, memory_order_relaxed))
+        return; /* nothing collected: no lock (the loop calls this before every socket write) */
     pthread_mutex_lock(&g_out_lock);
     if (g_out_len)
         out_flush_locked();

@@ -25,10 +25,12 @@ int sink_parse_target(const char *s);
  * and pid, no newline) for stderr; msg the bare message for the journal and syslog. */
 void sink_msg(int level, const char *line, const char *msg);
 /* Batching of stderr lines for the calling thread (the event loop): on, its lines collect in a
- * 16 KiB buffer written when full or by sink_flush (the loop calls it before it waits), so that
- * a burst of lines costs one write(). Other threads' lines go out at once, after the batch;
- * exit() and fork() flush it first. Off (the default) flushes and writes every line at once.
- * The journal and syslog are not batched (one datagram per entry). */
+ * 16 KiB buffer written when full or by sink_flush, so that a burst of lines costs one write().
+ * The loop calls sink_flush before it waits and before every write to a peer's socket (a
+ * client, the admin socket): a line is out before anyone can see what followed it. Other
+ * threads' lines go out at once, after the batch; exit() and fork() flush it first. Off (the
+ * default) flushes and writes every line at once. The journal and syslog are not batched (one
+ * datagram per entry). sink_flush is cheap when nothing is pending. */
 void sink_batch(bool on);
 void sink_flush(void);
 void sink_event(const struct event *ev);

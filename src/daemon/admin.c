@@ -20,6 +20,7 @@
 
 #include "core/event.h"
 #include "core/log.h"
+#include "core/logsink.h"
 #include "core/util.h"
 #include "daemon/farm.h"
 #include "daemon/gateway.h"
@@ -444,6 +445,7 @@ static bool watch_flush(struct admin_client *c, bool may_free)
         watch_pump(c);
         if (!buf_len(&c->out))
             break;
+        sink_flush(); /* the log lines of what the answer reports go out first */
         ssize_t n = send(c->io.fd, buf_data(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
         if (n > 0) {
             buf_consume(&c->out, (size_t)n);
@@ -539,6 +541,7 @@ static void handle_line(struct admin_client *c, char *line)
 static void client_flush(struct admin_client *c)
 {
     while (buf_len(&c->out)) {
+        sink_flush(); /* the log lines of what the answer reports go out first */
         ssize_t n = send(c->io.fd, buf_data(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
         if (n > 0) {
             buf_consume(&c->out, (size_t)n);

@@ -63,6 +63,8 @@ static ssize_t xport_read(struct conn *c, void *p, size_t n)
 
 static ssize_t xport_write(struct conn *c, const void *p, size_t n)
 {
+    /* the log lines of what led to this answer go out first (logsink.h) */
+    sink_flush();
     if (c->ssl)
         return tls_write(c->ssl, p, n);
     ssize_t r = send(c->io.fd, p, n, MSG_NOSIGNAL);
