@@ -263,3 +263,25 @@ void winbind_pac_logon(struct winbind_ctx *w, const uint8_t *pac, size_t len,
     wbcErr e = wbcCtxAuthenticateUserEx(w->wbc, &p, &info, &err);
     finish(w, e, info, err, "wbcAuthenticateUserEx(PAC)", res);
 }
+
+void winbind_plain_logon(struct winbind_ctx *w, const char *domain, const char *user,
+                         const char *password, struct dir_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!w || !user || !*user || !password) {
+        res->rc = DIR_ERROR;
+        str_copy(res->detail, "bad request", sizeof res->detail);
+        return;
+    }
+    struct wbcAuthUserParams p;
+    memset(&p, 0, sizeof p);
+    p.account_name = user;
+    p.domain_name = domain && *domain ? domain : NULL; /* "alice@contoso.test" alone: a UPN */
+    p.level = WBC_AUTH_USER_LEVEL_PLAIN;
+    p.password.plaintext = password;
+    struct wbcAuthUserInfo *info = NULL;
+    struct wbcAuthErrorInfo *err = NULL;
+    wbcErr e = wbcCtxAuthenticateUserEx(w->wbc, &p, &info, &err);
+    finish(w, e, info, err, "wbcAuthenticateUserEx(plaintext)", res);
+    memset(res->session_key, 0, sizeof res->session_key); /* not used: no NTLM exchange */
+}

@@ -72,6 +72,12 @@ void winbind_ntlm_logon(struct winbind_ctx *w, const struct dir_ntlm_request *re
 void winbind_pac_logon(struct winbind_ctx *w, const uint8_t *pac, size_t len,
                        struct dir_result *res);
 
+/* A typed password (HTTP Basic, the console's sign-in, CIM-XML's Basic): wbcAuthenticateUserEx
+ * level PLAIN, which winbindd turns into a logon at the DC (account state as NTSTATUS, the
+ * logon's SIDs). domain may be empty for a UPN ("alice@contoso.test"). Non-privileged pipe. */
+void winbind_plain_logon(struct winbind_ctx *w, const char *domain, const char *user,
+                         const char *password, struct dir_result *res);
+
 /* Group names are cached by SID for ttl_s seconds (default 300); 0 turns the cache off. */
 void winbind_set_cache_ttl(unsigned ttl_s);
 

@@ -1,6 +1,7 @@
 /* The CIM-XML endpoint's HTTP side: POST /cimom over TLS, HTTP Basic authentication against
- * the local credential store, administrator check, then mgmt/cimxml.c does the CIM work with
- * the provider as its backend. One request per connection (wbemcli opens one per operation). */
+ * the local credential store or the domain (logon_password.c), administrator check, then
+ * mgmt/cimxml.c does the CIM work with the provider as its backend. One request per connection
+ * (wbemcli opens one per operation). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "daemon/farm.h"
 #include "daemon/gateway.h"
 #include "daemon/logon_limit.h"
+#include "daemon/logon_password.h"
 #include "daemon/provider.h"
 #include "mgmt/cimxml.h"
 
@@ -86,7 +88,7 @@ static uint32_t be_invoke(void *ctx, const struct cim_class *c, const char *meth
 
 /* ---------- authentication ---------- */
 
-static void log_cim_auth(struct conn *c, const char *user, const char *why)
+static void log_cim_auth(struct conn *c, const char *user, int code, uint32_t nt, const char *why)
 {
     if (!gw_event_wanted(c->gw, 201))
         return;
@@ -96,33 +98,28 @@ static void log_cim_auth(struct conn *c, const char *user, const char *why)
     ev_str(&e, "IpAddress", c->peer_str);
     ev_str(&e, "AuthType", "Basic");
     ev_str(&e, "ConnectionProtocol", "CIM-XML");
-    ev_u64(&e, "ErrorCode", 1326);
+    ev_u64(&e, "ErrorCode", (uint64_t)code);
+    if (nt) {
+        char hex[16];
+        snprintf(hex, sizeof hex, "0x%08X", (unsigned)nt);
+        ev_str(&e, "NtStatus", hex);
+    }
     ev_str(&e, "Reason", why);
     ev_end(&e);
 }
 
-static bool group_matches(const char *want, const char *have)
-{
-    if (str_ieq(want, have))
-        return true;
-    const char *w = strrchr(want, '\\'), *h = strrchr(have, '\\');
-    /* "BUILTIN\Administrators" also matches a bare "Administrators", and the reverse */
-    if ((w != NULL) != (h != NULL))
-        return str_ieq(w ? w + 1 : want, h ? h + 1 : have);
-    return false;
-}
-
+/* [cim] admin-group: one group or a ';'-list ("BUILTIN\Administrators; CONTOSO\RDG Admins") */
 static int entry_is_admin(struct gateway *gw, const struct user_entry *u)
 {
-    char groups[USERS_GROUPS_MAX], *save = NULL;
-    str_copy(groups, u->groups, sizeof groups);
-    for (char *g = strtok_r(groups, ";", &save); g; g = strtok_r(NULL, ";", &save))
-        if (group_matches(gw->cfg->cim_admin_group, str_trim(g)))
-            return 1;
-    return 0;
+    return logon_groups_match(gw->cfg->cim_admin_group, u->groups) ? 1 : 0;
 }
 
-/* Returns 1 for an administrator, 0 for a valid non-administrator, -1 for bad credentials. */
+static void cim_dir_done(struct conn *c, const struct dir_result *res);
+
+#define CIM_PENDING (-2)
+
+/* Returns 1 for an administrator, 0 for a valid non-administrator, -1 for bad credentials,
+ * CIM_PENDING when the domain checks the password (cim_dir_done() continues). */
 static int basic_auth(struct conn *c, const char *authz, char *who, size_t whosz)
 {
     struct gateway *gw = c->gw;
@@ -142,7 +139,21 @@ static int basic_auth(struct conn *c, const char *authz, char *who, size_t whosz
     if (!colon || memchr(raw, 0, (size_t)n))
         return -1;
     *colon = 0;
-    int r = mgmt_check_account(gw, (const char *)raw, colon + 1, who, whosz);
+    char dom[USERS_DOMAIN_MAX], user[USERS_NAME_MAX];
+    int r;
+    if (logon_password_split(gw, (const char *)raw, dom, sizeof dom, user, sizeof user) == 0 &&
+        logon_password_for_directory(gw, dom, user)) {
+        /* a domain account: winbindd checks the password */
+        str_copy(who, (const char *)raw, whosz);
+        str_copy(c->logon->sent, (const char *)raw, sizeof c->logon->sent);
+        char why[160];
+        if (logon_limit_blocked(c, who, why, sizeof why))
+            r = -1;
+        else
+            r = logon_password_start(c, dom, user, colon + 1, cim_dir_done) == 0 ? CIM_PENDING : -3;
+    } else {
+        r = mgmt_check_account(gw, (const char *)raw, colon + 1, who, whosz);
+    }
     OPENSSL_cleanse(raw, sizeof raw);
     return r;
 }
@@ -220,11 +231,12 @@ void cim_on_request(struct conn *c)
     c->phase = CONN_CIM_BODY;
 }
 
+static void cim_serve(struct conn *c, int a, const char *who);
+
 void cim_on_body(struct conn *c)
 {
-    if (buf_len(&c->in) < c->body_need || c->farm_op)
-        return; /* need more, or a farm-wide call is answering */
-    struct gateway *gw = c->gw;
+    if (buf_len(&c->in) < c->body_need || c->farm_op || logon_password_pending(c))
+        return; /* need more, a farm-wide call is answering, or the domain checks a password */
     const struct http_request *req = &c->hp->req;
     char who[512] = "";
     int a = -1;
@@ -232,6 +244,13 @@ void cim_on_body(struct conn *c)
     bool blocked = logon_limit_blocked(c, NULL, why, sizeof why);
     if (!blocked) {
         a = basic_auth(c, http_request_header(req, "Authorization"), who, sizeof who);
+        if (a == CIM_PENDING)
+            return;
+        if (a == -3) {
+            log_cim_auth(c, who, 1311, 0, "directory workers not running");
+            conn_send_simple(c, 503, "Service Unavailable", NULL, true);
+            return;
+        }
         blocked = logon_limit_blocked(c, who, why, sizeof why);
         if (blocked)
             a = -1; /* refused whatever the password */
@@ -241,11 +260,49 @@ void cim_on_body(struct conn *c)
             logon_limit_succeeded(c, who);
     }
     if (a < 0) {
-        log_cim_auth(c, who, blocked ? why : "bad credentials");
+        log_cim_auth(c, who, blocked ? 1909 : 1326, 0, blocked ? why : "bad credentials");
         conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: Basic realm=\"tsgw\"\r\n",
                          true);
         return;
     }
+    cim_serve(c, a, who);
+}
+
+/* The domain answered a CIM-XML Basic logon (logon_password.c). */
+static void cim_dir_done(struct conn *c, const struct dir_result *res)
+{
+    if (c->dead)
+        return;
+    const char *typed = c->logon->sent;
+    if (res->rc == DIR_OK) {
+        logon_limit_succeeded(c, typed);
+        int a = logon_groups_match(c->gw->cfg->cim_admin_group, res->groups) ? 1 : 0;
+        log_info("CIM-XML: %s from %s authenticated by the domain as %s", typed, c->peer_str,
+                 res->identity);
+        cim_serve(c, a, res->identity);
+    } else {
+        int code;
+        uint32_t nt;
+        char why[200];
+        if (logon_password_refusal(c->gw, res, &code, &nt, why, sizeof why)) {
+            log_cim_auth(c, typed, code, nt, why);
+            conn_send_simple(c, 503, "Service Unavailable", NULL, true);
+        } else {
+            logon_limit_failed(c, typed);
+            log_cim_auth(c, typed, code, nt, why);
+            conn_send_simple(c, 401, "Unauthorized", "WWW-Authenticate: Basic realm=\"tsgw\"\r\n",
+                             true);
+        }
+    }
+    if (!c->dead)
+        conn_update_io(c);
+}
+
+/* An authenticated request: a is 1 for an administrator, 0 for anyone else (access denied). */
+static void cim_serve(struct conn *c, int a, const char *who)
+{
+    struct gateway *gw = c->gw;
+    const struct http_request *req = &c->hp->req;
     if (a == 0)
         log_info("CIM-XML: %s from %s is not in '%s': access denied", who, c->peer_str,
                  gw->cfg->cim_admin_group);

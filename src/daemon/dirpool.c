@@ -33,6 +33,10 @@ static void run_job(struct winbind_ctx *w, struct dir_job *j)
     case DIR_JOB_NTLM:
         winbind_ntlm_logon(w, &j->ntlm, &j->res);
         break;
+    case DIR_JOB_PLAIN:
+        winbind_plain_logon(w, j->plain.domain, j->plain.user, j->plain.password, &j->res);
+        OPENSSL_cleanse(j->plain.password, sizeof j->plain.password);
+        break;
     case DIR_JOB_PAC:
         winbind_pac_logon(w, j->pac, j->pac_len, &j->res);
         break;

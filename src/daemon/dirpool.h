@@ -13,12 +13,20 @@
 
 struct loop;
 
-enum dir_job_kind { DIR_JOB_NTLM, DIR_JOB_PAC, DIR_JOB_INTERFACE, DIR_JOB_CALL };
+enum dir_job_kind { DIR_JOB_NTLM, DIR_JOB_PAC, DIR_JOB_INTERFACE, DIR_JOB_CALL, DIR_JOB_PLAIN };
+
+/* DIR_JOB_PLAIN: a typed password (wiped with the job). */
+struct dir_plain_request {
+    char domain[NTLM_NAME_MAX];
+    char user[NTLM_NAME_MAX];
+    char password[512];
+};
 
 struct dir_job {
     int kind;
-    struct dir_ntlm_request ntlm; /* DIR_JOB_NTLM */
-    uint8_t *pac;                 /* DIR_JOB_PAC (freed with the job) */
+    struct dir_ntlm_request ntlm;   /* DIR_JOB_NTLM */
+    struct dir_plain_request plain; /* DIR_JOB_PLAIN */
+    uint8_t *pac;                   /* DIR_JOB_PAC (freed with the job) */
     size_t pac_len;
     /* DIR_JOB_INTERFACE */
     char nb_name[64], nb_domain[64], dns_domain[128];
@@ -34,6 +42,7 @@ struct dir_job {
      * after dirpool_cancel(). */
     void (*done)(struct dir_job *job, const struct dir_result *res);
     void *owner;
+    void (*then)(void); /* the owner's continuation (cast back by the owner) */
     /* pool internals */
     bool abandoned; /* under the pool's mutex */
     bool delivered;

@@ -316,7 +316,7 @@ static bool domain_is_directory(const struct gateway *gw, const char *dom)
 
 /* "[auth] directory = winbind": accounts of the local store and domains only it holds stay
  * local; the directory's own domain and every other name go to winbindd. */
-static bool goes_to_directory(struct gateway *gw, const char *domain, const char *user)
+bool goes_to_directory(struct gateway *gw, const char *domain, const char *user)
 {
     if (gw->cfg->directory != CONF_DIRECTORY_WINBIND)
         return false;

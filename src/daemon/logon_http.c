@@ -19,6 +19,7 @@
 #include "daemon/logon_int.h"
 #include "daemon/logon_krb.h"
 #include "daemon/logon_limit.h"
+#include "daemon/logon_password.h"
 #include "daemon/ops.h"
 
 #define MAX_AUTH_ROUNDS 4
@@ -297,7 +298,7 @@ void logon_send_refusal(struct conn *c)
 
 /* ---------- Basic (TLS only, when enabled) ---------- */
 
-/* "user:password" checked against the NT hash in the credential store (the directory later).
+/* "user:password" checked against the NT hash in the credential store, or by the directory.
  * The user may be "DOMAIN\user", "user@dns.domain" or a bare name in netbios-domain. */
 static int basic_logon(struct conn *c, const char *tok)
 {
@@ -338,6 +339,21 @@ static int basic_logon(struct conn *c, const char *tok)
             str_copy(dom, gw->cfg->netbios_domain, sizeof dom);
     }
     users_reload_if_changed(gw);
+    if (logon_password_for_directory(gw, dom, user)) {
+        /* a domain account: winbindd checks the password (logon_password.c) */
+        char dwho[USERS_DOMAIN_MAX + USERS_NAME_MAX + 2], dblocked[160];
+        snprintf(dwho, sizeof dwho, "%s%s%s", dom, dom[0] ? "\\" : "", user);
+        int r;
+        if (logon_limit_blocked(c, dwho, dblocked, sizeof dblocked)) {
+            log_auth_failure(c, dwho, 1909, dblocked);
+            send_offer(c, true);
+            r = LOGON_SENT;
+        } else {
+            r = logon_basic_directory(c, dom, user, password, dwho);
+        }
+        OPENSSL_cleanse(dec, sizeof dec);
+        return r;
+    }
     const struct user_entry *u = store_find(gw, dom, user);
     uint8_t h[16];
     bool good = ntlm_nt_hash(password, h) == 0 && u && CRYPTO_memcmp(h, u->nthash, 16) == 0;

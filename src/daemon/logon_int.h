@@ -17,6 +17,8 @@ struct logon_identity;
 
 /* logon.c */
 const struct user_entry *store_find(struct gateway *gw, const char *domain, const char *user);
+/* "[auth] directory = winbind" and (domain, user) is not the local store's: winbindd decides. */
+bool goes_to_directory(struct gateway *gw, const char *domain, const char *user);
 /* Adds the groups NSS knows for who->account (cached a minute). */
 void add_system_groups(struct logon_identity *who);
 /* Event 201 (and the logon counters). */

@@ -254,12 +254,12 @@ void conn_handle_request(struct conn *c)
         return;
     }
     log_debug("%s %s from %s", req->method, req->target, c->peer_str);
-    if (c->cim) {
-        cim_on_request(c);
-        return;
-    }
     if (c->web) {
         web_on_request(c); /* also hands /cimom to CIM-XML on a shared listener */
+        return;
+    }
+    if (c->cim) {
+        cim_on_request(c);
         return;
     }
     if (kdcproxy_wants(c->gw, req)) {

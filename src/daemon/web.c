@@ -17,6 +17,7 @@
 #include "core/util.h"
 #include "daemon/gateway.h"
 #include "daemon/logon_limit.h"
+#include "daemon/logon_password.h"
 #include "daemon/preauth.h"
 #include "daemon/provider.h"
 #include "mgmt/console.h"
@@ -40,6 +41,7 @@ struct wreq {
     const char *body;
     size_t blen;
     bool keep;                  /* keep the connection for the next request */
+    bool pending;               /* the directory is checking a password: answer later */
     struct console_session *ss; /* the caller's session, when signed in */
 };
 
@@ -87,6 +89,8 @@ static const char *status_text(int s)
         return "Payload Too Large";
     case 429:
         return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
     default:
         return "Error";
     }
@@ -197,7 +201,9 @@ static struct console_session *find_session(struct wreq *w)
     s->idle_ms = gw->cfg->web_idle_ms;
     s->lifetime_ms = gw->cfg->web_lifetime_ms;
     struct console_session *ss = console_session_find(s, token, now_ms());
-    if (ss && mgmt_account_is_admin(gw, ss->user) != 1) {
+    /* a directory account's admin rights were the domain's answer at sign-in (its groups); the
+     * session's lifetime bounds them */
+    if (ss && !ss->directory && mgmt_account_is_admin(gw, ss->user) != 1) {
         /* removed from the store or from the admin group since signing in */
         log_info("web console: %s is no longer an administrator: session ended", ss->user);
         console_session_end(ss);
@@ -218,7 +224,8 @@ static bool csrf_ok(struct wreq *w)
 
 /* ---------- sign-in and sign-out ---------- */
 
-static void log_signin_failure(struct conn *c, const char *user, uint64_t code, const char *why)
+static void log_signin_failure(struct conn *c, const char *user, uint64_t code, uint32_t nt,
+                               const char *why)
 {
     log_warn("web console: sign-in as '%s' from %s refused: %s", user, c->peer_str, why);
     if (!gw_event_wanted(c->gw, 201))
@@ -230,47 +237,39 @@ static void log_signin_failure(struct conn *c, const char *user, uint64_t code, 
     ev_str(&e, "AuthType", "Form");
     ev_str(&e, "ConnectionProtocol", "Console");
     ev_u64(&e, "ErrorCode", code);
+    if (nt) {
+        char hex[16];
+        snprintf(hex, sizeof hex, "0x%08X", (unsigned)nt);
+        ev_str(&e, "NtStatus", hex);
+    }
     ev_str(&e, "Reason", why);
     ev_end(&e);
 }
 
-static void sign_in(struct wreq *w)
+static void finish(struct conn *c, bool keep);
+static int init_wreq(struct wreq *w, struct conn *c);
+
+/* The end of a sign-in once the password was checked: a is 1 (administrator), 0 (valid, not an
+ * administrator), -1 (refused: code, nt, why), -2 (the directory could not answer: 503). */
+static void sign_in_result(struct wreq *w, const char *user, int a, const char *who, bool blocked,
+                           int code, uint32_t nt, const char *why, bool directory)
 {
     struct conn *c = w->c;
     struct gateway *gw = c->gw;
-    if (!same_origin(w->req)) {
-        log_warn("web console: cross-origin sign-in from %s refused", c->peer_str);
-        page(w, 403, "login.html", "Cross-origin request refused.", NULL);
-        return;
-    }
-    char user[400], pass[256];
-    int ul = console_form_get(w->body, w->blen, "username", user, sizeof user);
-    int pl = console_form_get(w->body, w->blen, "password", pass, sizeof pass);
-    if (ul <= 0 || pl < 0) {
-        OPENSSL_cleanse(pass, sizeof pass);
-        page(w, 400, "login.html", "Enter a user name (DOMAIN\\user) and a password.", NULL);
-        return;
-    }
-    char why[160], who[512];
-    bool blocked = logon_limit_blocked(c, NULL, why, sizeof why);
-    int a = -1;
-    if (!blocked) {
-        a = mgmt_check_account(gw, user, pass, who, sizeof who);
-        blocked = logon_limit_blocked(c, who, why, sizeof why);
-        if (!blocked && a < 0)
-            logon_limit_failed(c, who);
-        else if (!blocked)
-            logon_limit_succeeded(c, who);
-    }
-    OPENSSL_cleanse(pass, sizeof pass);
     if (blocked) {
-        log_signin_failure(c, user, 1909, why);
+        log_signin_failure(c, user, 1909, 0, why);
         page(w, 429, "login.html", "Too many failed sign-ins. Wait a little and try again.",
              "Retry-After: 30\r\n");
         return;
     }
+    if (a == -2) {
+        log_signin_failure(c, user, code, nt, why);
+        page(w, 503, "login.html", "The domain could not check the password. Try again later.",
+             "Retry-After: 10\r\n");
+        return;
+    }
     if (a < 0) {
-        log_signin_failure(c, user, 1326, "bad credentials");
+        log_signin_failure(c, user, code, nt, why);
         page(w, 401, "login.html", "The user name or password is incorrect.", NULL);
         return;
     }
@@ -292,12 +291,95 @@ static void sign_in(struct wreq *w)
     s->lifetime_ms = gw->cfg->web_lifetime_ms;
     struct console_session *ss = console_session_new(s, who, c->peer_str, now_ms(), rnd);
     OPENSSL_cleanse(rnd, sizeof rnd);
-    log_info("web console: %s signed in from %s", who, c->peer_str);
+    ss->directory = directory;
+    log_info("web console: %s signed in from %s%s", who, c->peer_str,
+             directory ? " (password checked by the domain)" : "");
     char cookie[256];
     snprintf(cookie, sizeof cookie,
              "Set-Cookie: " COOKIE "=%s; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=%u\r\n",
              ss->token, gw->cfg->web_lifetime_ms / 1000);
     redirect(w, 303, "/console/", cookie);
+}
+
+/* The domain answered a sign-in (logon_password.c): finish the request as web_on_body would. */
+static void sign_in_directory_done(struct conn *c, const struct dir_result *res)
+{
+    if (c->dead)
+        return;
+    struct wreq w;
+    init_wreq(&w, c);
+    w.body = (const char *)buf_data(&c->in);
+    w.blen = c->body_need;
+    const char *typed = c->logon->sent;
+    int a, code = 1326;
+    uint32_t nt = 0;
+    char why[200] = "";
+    if (res->rc == DIR_OK) {
+        logon_limit_succeeded(c, typed);
+        a = logon_groups_match(c->gw->cfg->cim_admin_group, res->groups) ? 1 : 0;
+    } else if (logon_password_refusal(c->gw, res, &code, &nt, why, sizeof why)) {
+        a = -2;
+    } else {
+        logon_limit_failed(c, typed);
+        a = -1;
+    }
+    sign_in_result(&w, typed, a, res->identity, false, code, nt, why, true);
+    if (!c->dead)
+        buf_consume(&c->in, c->body_need);
+    c->body_need = 0;
+    finish(c, w.keep);
+    if (!c->dead)
+        conn_update_io(c);
+}
+
+static void sign_in(struct wreq *w)
+{
+    struct conn *c = w->c;
+    struct gateway *gw = c->gw;
+    if (!same_origin(w->req)) {
+        log_warn("web console: cross-origin sign-in from %s refused", c->peer_str);
+        page(w, 403, "login.html", "Cross-origin request refused.", NULL);
+        return;
+    }
+    char user[400], pass[256];
+    int ul = console_form_get(w->body, w->blen, "username", user, sizeof user);
+    int pl = console_form_get(w->body, w->blen, "password", pass, sizeof pass);
+    if (ul <= 0 || pl < 0) {
+        OPENSSL_cleanse(pass, sizeof pass);
+        page(w, 400, "login.html", "Enter a user name (DOMAIN\\user) and a password.", NULL);
+        return;
+    }
+    char why[160] = "", who[512] = "";
+    bool blocked = logon_limit_blocked(c, NULL, why, sizeof why);
+    int a = -1;
+    char dom[USERS_DOMAIN_MAX], name[USERS_NAME_MAX];
+    if (!blocked && logon_password_split(gw, user, dom, sizeof dom, name, sizeof name) == 0 &&
+        logon_password_for_directory(gw, dom, name)) {
+        /* a domain account: winbindd checks the password, the answer comes later */
+        str_copy(c->logon->sent, user, sizeof c->logon->sent);
+        if (logon_limit_blocked(c, user, why, sizeof why)) {
+            blocked = true;
+        } else if (logon_password_start(c, dom, name, pass, sign_in_directory_done) == 0) {
+            OPENSSL_cleanse(pass, sizeof pass);
+            w->pending = true;
+            return;
+        } else {
+            OPENSSL_cleanse(pass, sizeof pass);
+            sign_in_result(w, user, -2, user, false, 1311, 0, "directory workers not running",
+                           true);
+            return;
+        }
+    }
+    if (!blocked) {
+        a = mgmt_check_account(gw, user, pass, who, sizeof who);
+        blocked = logon_limit_blocked(c, who, why, sizeof why);
+        if (!blocked && a < 0)
+            logon_limit_failed(c, who);
+        else if (!blocked)
+            logon_limit_succeeded(c, who);
+    }
+    OPENSSL_cleanse(pass, sizeof pass);
+    sign_in_result(w, user, a, who, blocked, 1326, 0, blocked ? why : "bad credentials", false);
 }
 
 static const char CLEAR_COOKIE[] =
@@ -672,13 +754,15 @@ void web_on_request(struct conn *c)
 
 void web_on_body(struct conn *c)
 {
-    if (buf_len(&c->in) < c->body_need)
-        return; /* need more */
+    if (buf_len(&c->in) < c->body_need || logon_password_pending(c))
+        return; /* need more, or the domain is checking a password */
     struct wreq w;
     init_wreq(&w, c); /* the target fitted when the request arrived */
     w.body = (const char *)buf_data(&c->in);
     w.blen = c->body_need;
     route(&w);
+    if (w.pending)
+        return; /* sign_in_directory_done() answers */
     if (!c->dead)
         buf_consume(&c->in, c->body_need);
     c->body_need = 0;

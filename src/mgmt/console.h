@@ -51,6 +51,7 @@ struct console_session {
     char token[CONSOLE_TOKEN_HEX + 1]; /* the cookie value */
     char csrf[CONSOLE_TOKEN_HEX + 1];  /* sent back by the page on every state-changing request */
     char user[CONSOLE_USER_MAX];       /* DOMAIN\user */
+    bool directory;                    /* the domain checked the password (not the users file) */
     char addr[64];                     /* where it signed in from (for the log) */
     uint64_t created_ms, last_ms;      /* monotonic */
 };

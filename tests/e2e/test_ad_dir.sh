@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Issue 11, the directory's other ways in: the KDC proxy's KDCs found in DNS (_kerberos._tcp SRV
 # records served by the lab DC's own DNS), typed passwords (HTTP Basic, the web console's
-# sign-in, CIM-XML's Basic) checked by the domain, and tsgwd as an unprivileged user in group
-# winbindd_priv. Real Samba AD DC and joined member from tests/support/adlab.sh (TSGW_ADLAB when
-# scripts/test.sh started one, else its own), real MIT kinit, real xfreerdp.
+# sign-in, CIM-XML's Basic) checked by the domain. Real Samba AD DC and joined member from
+# tests/support/adlab.sh (TSGW_ADLAB when scripts/test.sh started one, else its own), real MIT
+# kinit, wbemcli, curl, and the suite's MS-TSGU client (tests/support/rdgclient.py).
 HERE=$(cd "$(dirname "$0")" && pwd)
 ADLAB=$(cd "$HERE/../support" && pwd)/adlab.sh
 
@@ -106,6 +106,130 @@ ok "tsgwd says clearly that DNS gives no KDC" \
     has nodns "KDC proxy: DNS gives no KDC for realm NOWHERE.TEST (_kerberos._tcp.NOWHERE.TEST: no such name (NXDOMAIN)); KDC requests get 503"
 ok "the gateway still answers other requests" \
     [ "$(curl -sk -o /dev/null -w '%{http_code}' --resolve rdgw.contoso.test:$GPORT:127.0.0.20 https://rdgw.contoso.test:$GPORT/remoteDesktopGateway/)" = 401 ]
+stop_pid "$GW_PID"
+
+# ---------- 2. typed passwords checked by the domain ----------
+SUPPORT=$(cd "$HERE/../support" && pwd)
+PYTHON=$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3)
+PPORT=$(free_port)
+CPORT=$(free_port)
+ECHO=$(free_port)
+cat >"$WORK/pw.conf" <<CONF
+[gateway]
+listen = 127.0.0.1:$PPORT
+certificate = cert.pem
+private-key = key.pem
+admin-socket = admin.sock
+[auth]
+users-file = users
+directory = winbind
+directory-timeout = 5s
+basic = yes
+[limits]
+auth-failures = 50
+[cim]
+listen = 127.0.0.1:$CPORT
+admin-group = BUILTIN\\Administrators; CONTOSO\\RDG Admins
+[web]
+listen = 127.0.0.1:$CPORT
+[cap:Staff]
+user-groups = CONTOSO\\RDG Users; LOCAL\\lena
+[rap:Lab]
+user-groups = CONTOSO\\RDG Users; LOCAL\\lena
+resources = 127.0.0.1
+ports = $ECHO
+CONF
+export TSGW_GW=$PPORT TSGW_ECHO=$ECHO TSGW_LOG="$WORK/pw.log" PYTHONPATH="$SUPPORT" \
+    PYTHONDONTWRITEBYTECODE=1
+py() {
+    local name=$1
+    { printf 'from rdgclient import *\nimport base64, os\nE = Env()\n'; cat; } |
+        timeout 60 "$PYTHON" - >"$WORK/$name.out" 2>&1
+    local rc=$?
+    grep '^# ' "$WORK/$name.out"
+    [ $rc -eq 0 ] || grep -v '^ok: ' "$WORK/$name.out" | tail -n 5 | sed 's/^/#   /'
+    return $rc
+}
+cat >"$WORK/basic.py" <<'PYEOF'
+import base64, os
+from rdgclient import *
+def basic_upgrade(port, user, password):
+    c = Conn(port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    h = std_headers(new_conn_id(), ws_key=key,
+                    auth='Basic ' + base64.b64encode(('%s:%s' % (user, password)).encode()).decode())
+    h.append(('Sec-WebSocket-Protocol', 'binary'))
+    c.send(build_request('RDG_OUT_DATA', h))
+    return read_response(c), c
+PYEOF
+export PYTHONPATH="$SUPPORT:$WORK"
+$PYTHON "$SUPPORT/rdgclient.py" echo --port "$ECHO" >"$WORK/echo.log" 2>&1 &
+PIDS+=($!)
+wait_for 10 "$WORK/echo.log" "listening" || { echo "Bail out! echo target did not start"; exit 1; }
+start_tsgwd "$WORK/pw.conf" pw || { echo "Bail out! tsgwd did not start"; exit 1; }
+
+ok "Basic with alice's AD password (CONTOSO\\alice, alice@contoso.test): 101, a whole tunnel works" \
+    py basic_ad <<'PYEOF'
+from basic import basic_upgrade
+for user in (r'CONTOSO\alice', 'alice@contoso.test'):
+    r, c = basic_upgrade(E.gw, user, 'Alice-Passw0rd!')
+    check(r.status == 101, '%s: 101 (got %d)' % (user, r.status))
+t = WsTunnel(c)
+setup(t, '127.0.0.1', E.echo)
+check(echo_roundtrip(t, 3000), 'echo through the tunnel of a Basic logon checked by the domain')
+t.send_pkt(close_channel(0)); t.expect(CLOSE_CHANNEL_RESPONSE); t.finish(3)
+PYEOF
+ok "Basic AD logon: logged with the canonical name, through winbind" \
+    has pw 'authenticated as CONTOSO\\alice (Basic through winbind, over TLS, sent as alice@contoso.test)'
+ok "Basic AD logon: event 200 names CONTOSO\\alice and AuthType Basic" \
+    grep -q 'EVENT 200 Username="CONTOSO\\\\alice".* AuthType="Basic"' "$WORK/pw.log"
+ok "Basic: a wrong AD password and a disabled account get 401" py basic_ad_bad <<'PYEOF'
+from basic import basic_upgrade
+r, c = basic_upgrade(E.gw, r'CONTOSO\alice', 'wrong')
+check(r.status == 401, 'wrong password: 401 (got %d)' % r.status)
+r, c = basic_upgrade(E.gw, r'CONTOSO\carol', 'Carol-Passw0rd!')
+check(r.status == 401, 'disabled: 401 (got %d)' % r.status)
+PYEOF
+ok "Basic, wrong AD password: event 201 with NTSTATUS 0xC000006A (1326)" \
+    grep -q 'EVENT 201 Username="CONTOSO\\\\alice".*AuthType="Basic".*ErrorCode="1326" NtStatus="0xC000006A"' "$WORK/pw.log"
+ok "Basic, disabled AD account: event 201 with NTSTATUS 0xC0000072 (1331)" \
+    grep -q 'EVENT 201 Username="CONTOSO\\\\carol".*AuthType="Basic".*ErrorCode="1331" NtStatus="0xC0000072"' "$WORK/pw.log"
+
+NS=root/cimv2/terminalservices
+wbem() { timeout 20 wbemcli -noverify "$@"; }
+wbem ei "https://CONTOSO\\alice:Alice-Passw0rd!@127.0.0.1:$CPORT/$NS:Win32_TSGatewayConnection" >"$WORK/cim-alice.log" 2>&1
+rc=$?
+ok "CIM-XML Basic with an AD administrator (alice, in CONTOSO\\RDG Admins): wbemcli ei exits 0" [ $rc -eq 0 ]
+ok "CIM-XML: alice authenticated by the domain" has pw 'CIM-XML: CONTOSO\\alice from 127.0.0.1 authenticated by the domain as CONTOSO\\alice'
+wbem ei "https://CONTOSO\\bob:Bob-Passw0rd!@127.0.0.1:$CPORT/$NS:Win32_TSGatewayConnection" >"$WORK/cim-bob.log" 2>&1
+rc=$?
+ok "CIM-XML: an AD account outside the admin groups (bob) gets CIM_ERR_ACCESS_DENIED" \
+    bash -c "[ $rc -ne 0 ] && grep -q CIM_ERR_ACCESS_DENIED '$WORK/cim-bob.log'"
+wbem ei "https://CONTOSO\\alice:wrong@127.0.0.1:$CPORT/$NS:Win32_TSGatewayConnection" >"$WORK/cim-bad.log" 2>&1
+rc=$?
+ok "CIM-XML: a wrong AD password is refused (401) with event 201 0xC000006A" \
+    bash -c "[ $rc -ne 0 ] && grep -q 'ConnectionProtocol=\"CIM-XML\" ErrorCode=\"1326\" NtStatus=\"0xC000006A\"' '$WORK/pw.log'"
+
+B="https://127.0.0.1:$CPORT"
+signin() { # signin USER PASSWORD: prints the HTTP status, cookies in $WORK/jar
+    rm -f "$WORK/jar"
+    curl -sk -c "$WORK/jar" -o "$WORK/signin.html" -w '%{http_code}' --max-time 20 \
+        --data-urlencode "username=$1" --data-urlencode "password=$2" "$B/console/login"
+}
+s=$(signin 'CONTOSO\alice' 'Alice-Passw0rd!')
+ok "console: an AD administrator signs in with the AD password (303 and a session cookie)" \
+    bash -c "[ '$s' = 303 ] && grep -q __Host-tsgw-console '$WORK/jar'"
+ok "console: the session works afterwards (GET /console/ -> 200)" \
+    [ "$(curl -sk -b "$WORK/jar" -o /dev/null -w '%{http_code}' "$B/console/")" = 200 ]
+ok "console: the sign-in logged as checked by the domain" \
+    has pw 'web console: CONTOSO\\alice signed in from 127.0.0.1 (password checked by the domain)'
+s=$(signin 'bob@contoso.test' 'Bob-Passw0rd!')
+ok "console: an AD account that is not an administrator (bob) is refused (403)" [ "$s" = 403 ]
+s=$(signin 'CONTOSO\alice' 'wrong')
+ok "console: a wrong AD password gets 401 and event 201 with 0xC000006A" \
+    bash -c "[ '$s' = 401 ] && grep -q 'ConnectionProtocol=\"Console\" ErrorCode=\"1326\" NtStatus=\"0xC000006A\"' '$WORK/pw.log'"
+s=$(signin 'LOCAL\lena' 'Lena-Local1')
+ok "console: a local account still signs in against the users file (not an admin: 403)" [ "$s" = 403 ]
 stop_pid "$GW_PID"
 
 finish
