@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 
+#include "auth/winbind_priv.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "net/loop.h"
@@ -53,6 +54,15 @@ static void run_job(struct winbind_ctx *w, struct dir_job *j)
         break;
     default:
         j->res.rc = DIR_ERROR;
+    }
+    /* libwbclient says WBC_ERR_WINBIND_NOT_AVAILABLE when the privileged pipe (NTLM, PAC) is
+     * closed to us: say what is wrong instead */
+    if ((j->kind == DIR_JOB_NTLM || j->kind == DIR_JOB_PAC) && j->res.rc == DIR_UNAVAILABLE &&
+        !j->res.nt_status && winbind_priv_check(j->priv_why, sizeof j->priv_why) < 0) {
+        /* the event's reason is short; the log line says it all (the fix too) */
+        str_copy(j->res.detail, "tsgwd's user is not in group " WINBIND_PRIV_GROUP,
+                 sizeof j->res.detail);
+        j->priv_denied = true;
     }
 }
 
@@ -136,6 +146,8 @@ static void on_done(struct io *io, uint32_t events)
         struct dir_job *j = list;
         list = j->next;
         unlink_pending(j);
+        if (j->priv_denied)
+            log_warn("directory: %s", j->priv_why);
         if (!j->delivered && j->done) {
             j->delivered = true;
             j->done(j, &j->res);

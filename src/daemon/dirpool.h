@@ -46,6 +46,8 @@ struct dir_job {
     /* pool internals */
     bool abandoned; /* under the pool's mutex */
     bool delivered;
+    bool priv_denied; /* failed because winbindd's privileged pipe is closed to tsgwd */
+    char priv_why[256];
     struct dir_job *next, *pnext, *pprev;
 };
 

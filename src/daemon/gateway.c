@@ -25,6 +25,7 @@
 #include "daemon/admin.h"
 #include "daemon/logon_limit.h"
 #include "daemon/ops.h"
+#include "auth/winbind_priv.h"
 #include "daemon/dirpool.h"
 #include "daemon/kdcproxy.h"
 #include "daemon/farm.h"
@@ -1037,6 +1038,9 @@ int gw_init(struct gateway *gw, const char *config_path, char *err, size_t errsz
     }
     if (cfg->run_user[0] && drop_privileges(gw, err, errsz) < 0)
         return -1;
+    char why[256];
+    if (cfg->directory == CONF_DIRECTORY_WINBIND && winbind_priv_check(why, sizeof why) < 0)
+        log_warn("directory: %s", why); /* as the user tsgwd now runs as */
     gw->next_tunnel_id = 1;
     return ops_init(gw, err, errsz);
 }

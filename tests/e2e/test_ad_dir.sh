@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 11, the directory's other ways in: the KDC proxy's KDCs found in DNS (_kerberos._tcp SRV
 # records served by the lab DC's own DNS), typed passwords (HTTP Basic, the web console's
-# sign-in, CIM-XML's Basic) checked by the domain. Real Samba AD DC and joined member from
-# tests/support/adlab.sh (TSGW_ADLAB when scripts/test.sh started one, else its own), real MIT
-# kinit, wbemcli, curl, and the suite's MS-TSGU client (tests/support/rdgclient.py).
+# sign-in, CIM-XML's Basic) checked by the domain, and tsgwd as an unprivileged user with and
+# without group winbindd_priv. Real Samba AD DC and joined member from tests/support/adlab.sh
+# (TSGW_ADLAB when scripts/test.sh started one, else its own), real MIT kinit, wbemcli, curl,
+# tools/tsgw-load and the suite's MS-TSGU client (tests/support/rdgclient.py).
 HERE=$(cd "$(dirname "$0")" && pwd)
 ADLAB=$(cd "$HERE/../support" && pwd)/adlab.sh
 
@@ -153,8 +154,8 @@ py() {
 cat >"$WORK/basic.py" <<'PYEOF'
 import base64, os
 from rdgclient import *
-def basic_upgrade(port, user, password):
-    c = Conn(port)
+def basic_upgrade(port, user, password, host='127.0.0.1'):
+    c = Conn(port, host=host)
     key = base64.b64encode(os.urandom(16)).decode()
     h = std_headers(new_conn_id(), ws_key=key,
                     auth='Basic ' + base64.b64encode(('%s:%s' % (user, password)).encode()).decode())
@@ -230,6 +231,88 @@ ok "console: a wrong AD password gets 401 and event 201 with 0xC000006A" \
     bash -c "[ '$s' = 401 ] && grep -q 'ConnectionProtocol=\"Console\" ErrorCode=\"1326\" NtStatus=\"0xC000006A\"' '$WORK/pw.log'"
 s=$(signin 'LOCAL\lena' 'Lena-Local1')
 ok "console: a local account still signs in against the users file (not an admin: 403)" [ "$s" = 403 ]
+stop_pid "$GW_PID"
+
+# ---------- 3. tsgwd as an unprivileged user: group winbindd_priv ----------
+PRIV_GID=$(getent group winbindd_priv | cut -d: -f3)
+PRIVDIR="$LAB/member/state/winbindd_privileged"
+ok "the member's privileged pipe directory is 0750 root:winbindd_priv (as Debian's)" \
+    [ "$(stat -c '%a %G' "$PRIVDIR")" = "750 winbindd_priv" ]
+"$BUILD/tools/tsgw-sink" --listen 127.0.0.1:0 >"$WORK/sink.log" 2>&1 &
+PIDS+=($!)
+wait_for 5 "$WORK/sink.log" LISTENING || { echo "Bail out! tsgw-sink did not start"; exit 1; }
+SPORT=$(grep -o 'LISTENING [^ ]*' "$WORK/sink.log" | grep -o '[0-9]*$')
+NR="$WORK/nonroot"
+mkdir -p "$NR"
+cp "$WORK/cert.pem" "$WORK/key.pem" "$WORK/users" "$NR/"
+chmod 755 "$WORK" "$NR"
+chmod 644 "$NR"/*
+NPORT=$(free_port)
+cat >"$NR/tsgw.conf" <<CONF
+[gateway]
+listen = 127.0.0.20:$NPORT
+certificate = cert.pem
+private-key = key.pem
+[auth]
+users-file = users
+directory = winbind
+directory-timeout = 5s
+basic = yes
+[limits]
+auth-failures = 50
+[cap:Staff]
+user-groups = CONTOSO\\RDG Users
+[rap:Sink]
+user-groups = *
+resources = 127.0.0.1
+ports = $SPORT
+CONF
+printf '%s\n' 'Alice-Passw0rd!' | "$TSGWCTL" user add --users-file "$WORK/scratch" 'CONTOSO\alice' >/dev/null
+ALICE_HASH=$(awk -F: '/^CONTOSO\\alice:/{print $2}' "$WORK/scratch")
+load() { # load NAME: one tunnel setup as CONTOSO\alice (NTLM through winbind); prints its JSON
+    timeout 60 "$BUILD/tools/tsgw-load" --gateway "127.0.0.20:$NPORT" --target "127.0.0.1:$SPORT" \
+        --domain CONTOSO --user alice --nthash "$ALICE_HASH" --mode ws --setups 1 --concurrency 1 \
+        --timeout 30 >"$WORK/$1.load" 2>&1
+    tail -n 1 "$WORK/$1.load"
+}
+start_nonroot() { # start_nonroot NAME SETPRIV-GROUP-ARGS...
+    local name=$1
+    shift
+    (cd "$NR" && exec setpriv --reuid=nobody --regid=nogroup "$@" "$TSGWD" -v -c tsgw.conf) \
+        >"$WORK/$name.log" 2>&1 &
+    GW_PID=$!
+    PIDS+=($GW_PID)
+    wait_for 10 "$WORK/$name.log" "tsgwd ready"
+}
+start_nonroot priv --groups="$PRIV_GID" || { echo "Bail out! tsgwd (nobody) did not start"; exit 1; }
+ok "tsgwd as nobody in winbindd_priv: runs as nobody" \
+    [ "$(stat -c %U /proc/$GW_PID)" = nobody ]
+r=$(load priv)
+log "nobody + winbindd_priv: $r"
+ok "tsgwd as nobody in winbindd_priv: an AD NTLM logon through winbind completes a tunnel" \
+    bash -c "echo '$r' | grep -q '\"ok\": *1\b\|\"ok\":1[,}]'"
+ok "... verified by the DC through the privileged pipe" \
+    has priv 'authenticated as CONTOSO\\alice (NTLM through winbind'
+ok "... and no warning about winbindd_priv" hasnt priv "not in group winbindd_priv"
+stop_pid "$GW_PID"
+
+start_nonroot nopriv --clear-groups || { echo "Bail out! tsgwd (nobody) did not start"; exit 1; }
+ok "tsgwd as nobody without winbindd_priv: a clear warning at start" \
+    has nopriv "directory: tsgwd user nobody is not in group winbindd_priv: domain NTLM logons will fail (winbindd's privileged pipe is closed to it); add it with 'usermod -aG winbindd_priv nobody'"
+r=$(load nopriv)
+log "nobody without winbindd_priv: $r"
+ok "without winbindd_priv: the AD logon fails" bash -c "! echo '$r' | grep -q '\"ok\": *1\b\|\"ok\":1[,}]'"
+ok "without winbindd_priv: the client gets 503" has nopriv "HTTP 503 to 127.0.0.1: directory unavailable: tsgwd's user is not in group winbindd_priv"
+ok "without winbindd_priv: event 201 says why (not WBC_ERR_WINBIND_NOT_AVAILABLE)" \
+    grep -q 'EVENT 201 Username="CONTOSO\\\\alice".*ErrorCode="1311".*Reason="directory unavailable: tsgwd.s user is not in group winbindd_priv"' "$WORK/nopriv.log"
+ok "without winbindd_priv: the failure logs the fix" \
+    [ "$(count nopriv "add it with 'usermod -aG winbindd_priv nobody'")" -ge 2 ]
+TSGW_GW=$NPORT ok "without winbindd_priv: Basic with the AD password still works (winbindd's ordinary pipe)" \
+    py basic_nopriv <<'PYEOF'
+from basic import basic_upgrade
+r, c = basic_upgrade(E.gw, r'CONTOSO\alice', 'Alice-Passw0rd!', host='127.0.0.20')
+check(r.status == 101, '101 (got %d)' % r.status)
+PYEOF
 stop_pid "$GW_PID"
 
 finish

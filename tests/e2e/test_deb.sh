@@ -51,6 +51,10 @@ ok "the service user tsgw exists, without a login shell" \
     bash -c "getent passwd tsgw | grep -q ':/usr/sbin/nologin$'"
 ok "the tsgw-admins group exists and the service user is in it" \
     bash -c "id -nG tsgw | tr ' ' '\n' | grep -qx tsgw-admins"
+if getent group winbindd_priv >/dev/null; then # winbind is installed (scripts/deps.txt)
+    ok "winbind installed: postinst put the service user in winbindd_priv (domain NTLM logons)" \
+        bash -c "id -nG tsgw | tr ' ' '\n' | grep -qx winbindd_priv"
+fi
 ok "tsgwd -t passes on the installed configuration" bash -c "/usr/sbin/tsgwd -t -c /etc/tsgw/tsgw.conf >/dev/null"
 ok "... also as the service user (it can read the key and the users file)" \
     bash -c "setpriv --reuid=tsgw --regid=tsgw-admins --groups=tsgw /usr/sbin/tsgwd -t -c /etc/tsgw/tsgw.conf >/dev/null"
@@ -75,5 +79,7 @@ ok "purge: no file of the package is left" \
 ok "purge: /etc/tsgw (configuration, certificate, key, users) is gone" [ ! -e /etc/tsgw ]
 ok "purge: the user and the groups are gone" \
     bash -c "! getent passwd tsgw && ! getent group tsgw && ! getent group tsgw-admins"
+ok "purge: winbindd_priv no longer lists tsgw" \
+    bash -c "! getent group winbindd_priv | cut -d: -f4 | tr ',' '\n' | grep -qx tsgw"
 ok "purge: dpkg forgot the package" bash -c "! dpkg-query -W tsgw >/dev/null 2>&1"
 finish
