@@ -126,7 +126,7 @@ static void run_lookup(struct lookup *L)
         struct addrinfo *ai = NULL;
         int e = getaddrinfo(srv[i].target, port, &hints, &ai);
         if (e != 0) {
-            snprintf(L->error, sizeof L->error, "%s: %s", srv[i].target, gai_strerror(e));
+            snprintf(L->error, sizeof L->error, "%.200s: %s", srv[i].target, gai_strerror(e));
             continue;
         }
         for (struct addrinfo *a = ai; a && L->n < KDC_DNS_MAX; a = a->ai_next) {

@@ -236,6 +236,9 @@ stop_pid "$GW_PID"
 # ---------- 3. tsgwd as an unprivileged user: group winbindd_priv ----------
 PRIV_GID=$(getent group winbindd_priv | cut -d: -f3)
 PRIVDIR="$LAB/member/state/winbindd_privileged"
+# nobody must reach the privileged pipe's directory: the lab's directories above it (mktemp's
+# 0700) are made traversable, as /var/lib/samba is on a real host; the directory itself decides
+chmod o+x "$LAB" "$LAB/member" "$LAB/member/state"
 ok "the member's privileged pipe directory is 0750 root:winbindd_priv (as Debian's)" \
     [ "$(stat -c '%a %G' "$PRIVDIR")" = "750 winbindd_priv" ]
 "$BUILD/tools/tsgw-sink" --listen 127.0.0.1:0 >"$WORK/sink.log" 2>&1 &
