@@ -226,6 +226,16 @@ static void krb_done(struct dir_job *job, const struct dir_result *res)
     struct krb_job *k = job->data;
     const struct krb_accept_res *kr = &k->res;
     const char *principal = kr->client;
+    if (kr->rc == KRB_ERROR) {
+        /* the gateway's side (keytab unreadable or without the key): not the client's fault,
+         * not counted against it; 503 like a directory that cannot answer */
+        snprintf(why, sizeof why, "Kerberos unavailable: %s", kr->reason);
+        log_error("%s", why);
+        log_auth_failure(c, principal, 1311, why);
+        logon_refuse(c, 503, "Service Unavailable", why);
+        conn_logon_done(c, LOGON_SENT);
+        return;
+    }
     if (kr->rc != KRB_OK) {
         snprintf(why, sizeof why, "Kerberos: %s", kr->reason);
         krb_refuse(c, principal, 1326, 0, why);

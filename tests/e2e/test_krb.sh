@@ -263,6 +263,17 @@ ok "a 12 KiB Authorization line with the default limits: 431 ($code)" [ "$code" 
 load after431 alice --setups 1
 ok "... and the next Kerberos logon works (only that connection closed)" \
     jok "$WORK/after431.log" "d['ok'] == 1"
+# a keytab without the service's key (tsgwd's side, e.g. a keytab its user cannot read after
+# dropping root): 503, event 201 1311, not counted against the user
+sed "s|^keytab = .*|keytab = $WORK/cert.pem|" "$WORK/tsgw.conf" >"$WORK/tsgw-badkt.conf"
+cp "$WORK/tsgw-badkt.conf" "$WORK/tsgw.conf"
+kill -HUP "$GW_PID"
+sleep 1
+N=$(gwlines)
+load badkt alice --setups 1
+ok "a keytab without the service key: 503 for the client" grep -q "got 503" "$WORK/badkt.log"
+ok "... event 201 ErrorCode 1311 'Kerberos unavailable: no key for HTTP/rdgw.contoso.test'" \
+    after $N 'EVENT 201 .*ErrorCode="1311".*Kerberos unavailable: no key for HTTP/rdgw.contoso.test'
 ok "tsgwd is still running" kill -0 "$GW_PID"
 kill -TERM "$GW_PID"
 wait "$GW_PID"
