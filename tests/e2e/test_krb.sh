@@ -135,7 +135,7 @@ ok "curl --negotiate: 200 for RDG_OUT_DATA after the Negotiate round" \
 ok "curl --negotiate: the gateway verified alice by Kerberos (curl sends no channel bindings)" \
     after $N 'authenticated as CONTOSO.alice (Kerberos, principal alice@CONTOSO.TEST, mutual, PAC'
 ok "curl --negotiate: curl accepted the mutual-auth token (no GSS error)" \
-    bash -c "! grep -qi 'gss\|negotiate.*fail\|mutual' '$WORK/curl.log'"
+    bash -c "! grep -v -i '^[<>] \(WWW-Authenticate\|Authorization\):' '$WORK/curl.log' | grep -qi 'gss\|negotiate.*fail\|mutual'"
 
 # 2b. a hand-built NegTokenInit (MS krb5 OID first, an AP-REQ without mutual authentication, a
 # mechListMIC): the MIC is verified, the answer names MS krb5 and carries tsgw's own MIC, which
