@@ -57,8 +57,9 @@ static void run_job(struct winbind_ctx *w, struct dir_job *j)
     }
     /* libwbclient says WBC_ERR_WINBIND_NOT_AVAILABLE when the privileged pipe (NTLM, PAC) is
      * closed to us: say what is wrong instead */
-    if ((j->kind == DIR_JOB_NTLM || j->kind == DIR_JOB_PAC) && j->res.rc == DIR_UNAVAILABLE &&
-        !j->res.nt_status && winbind_priv_check(j->priv_why, sizeof j->priv_why) < 0) {
+    if ((j->kind == DIR_JOB_NTLM || j->kind == DIR_JOB_PAC || j->priv_pipe) &&
+        j->res.rc == DIR_UNAVAILABLE && !j->res.nt_status &&
+        winbind_priv_check(j->priv_why, sizeof j->priv_why) < 0) {
         /* the event's reason is short; the log line says it all (the fix too) */
         str_copy(j->res.detail, "tsgwd's user is not in group " WINBIND_PRIV_GROUP,
                  sizeof j->res.detail);

@@ -35,6 +35,7 @@ struct dir_job {
     void (*run)(struct winbind_ctx *w, struct dir_job *job);
     void *data;
     void (*data_free)(void *data);
+    bool priv_pipe; /* DIR_JOB_CALL: run() used winbindd's privileged pipe (a Kerberos PAC) */
     struct dir_result res;
     uint64_t deadline_ms;
     /* loop thread: called once with the result (or DIR_TIMEOUT, while the worker may still

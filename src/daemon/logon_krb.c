@@ -59,6 +59,7 @@ static void krb_run(struct winbind_ctx *w, struct dir_job *j)
     j->res.rc = DIR_OK;
     if (k->res.rc == KRB_OK && k->use_winbind && k->res.pac) {
         k->pac_asked = true;
+        j->priv_pipe = true; /* a closed privileged pipe is explained like NTLM's (dirpool.c) */
         if (w) {
             winbind_pac_logon(w, k->res.pac, k->res.pac_len, &j->res);
         } else {
