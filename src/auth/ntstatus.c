@@ -45,6 +45,16 @@ const char *ntstatus_reason(uint32_t status, char *buf, size_t bufsz)
     return buf;
 }
 
+const char *ntstatus_describe(uint32_t status, char *buf, size_t bufsz)
+{
+    for (size_t i = 0; i < N_TABLE; i++)
+        if (table[i].status == status) {
+            snprintf(buf, bufsz, "%s (NTSTATUS 0x%08X)", table[i].reason, (unsigned)status);
+            return buf;
+        }
+    return ntstatus_reason(status, buf, bufsz);
+}
+
 uint32_t ntstatus_win32(uint32_t status)
 {
     for (size_t i = 0; i < N_TABLE; i++)

@@ -19,6 +19,11 @@
  * the table (written to buf, which must hold 48 bytes). */
 const char *ntstatus_reason(uint32_t status, char *buf, size_t bufsz);
 
+/* The reason with its code, for logs and events: "wrong password (NTSTATUS 0xC000006A)";
+ * "logon failed (NTSTATUS 0x...)" for codes not in the table. Written to buf (128 bytes hold
+ * every entry); returns buf. */
+const char *ntstatus_describe(uint32_t status, char *buf, size_t bufsz);
+
 /* Win32 error code for the event (1326 ERROR_LOGON_FAILURE when unknown). */
 uint32_t ntstatus_win32(uint32_t status);
 

@@ -284,7 +284,7 @@ static void cim_dir_done(struct conn *c, const struct dir_result *res)
         int code;
         uint32_t nt;
         char why[200];
-        if (logon_password_refusal(c->gw, res, &code, &nt, why, sizeof why)) {
+        if (logon_dir_refusal(c->gw, res, &code, &nt, why, sizeof why)) {
             log_cim_auth(c, typed, code, nt, why);
             conn_send_simple(c, 503, "Service Unavailable", NULL, true);
         } else {

@@ -22,6 +22,7 @@
 #include "daemon/dirpool.h"
 #include "daemon/gateway.h"
 #include "daemon/logon_int.h"
+#include "daemon/logon_password.h"
 #include "daemon/logon_krb.h"
 #include "daemon/logon_limit.h"
 #include "daemon/ops.h"
@@ -419,28 +420,19 @@ static void directory_done(struct dir_job *job, const struct dir_result *res)
             stats_logon(s->scheme[0] ? s->scheme : "NTLM", LOGON_OK);
             logon_limit_succeeded(c, s->sent);
         }
-    } else if (res->rc == DIR_DENIED) {
-        char buf[48];
-        snprintf(why, sizeof why, "%s (NTSTATUS 0x%08X)",
-                 ntstatus_reason(res->nt_status, buf, sizeof buf), (unsigned)res->nt_status);
-        log_auth_failure_nt(c, s->sent, (int)ntstatus_win32(res->nt_status), res->nt_status, why);
-        logon_limit_failed(c, s->sent);
-        logon_send_refusal(c);
     } else {
-        /* the directory could not answer: not the account's fault, not counted against the
-         * address; 503 tells the client to come back */
-        if (res->rc == DIR_TIMEOUT) {
-            snprintf(why, sizeof why, "domain controller did not answer within %u ms",
-                     (unsigned)gw->cfg->directory_timeout_ms);
-        } else if (res->nt_status) {
-            char buf[48];
-            snprintf(why, sizeof why, "directory unavailable: %s (NTSTATUS 0x%08X)",
-                     ntstatus_reason(res->nt_status, buf, sizeof buf), (unsigned)res->nt_status);
+        int code;
+        uint32_t nt;
+        if (!logon_dir_refusal(gw, res, &code, &nt, why, sizeof why)) {
+            log_auth_failure_nt(c, s->sent, code, nt, why);
+            logon_limit_failed(c, s->sent);
+            logon_send_refusal(c);
         } else {
-            snprintf(why, sizeof why, "directory unavailable: %s", res->detail);
+            /* the directory could not answer: not the account's fault, not counted against
+             * the address; 503 tells the client to come back */
+            log_auth_failure_nt(c, s->sent, code, nt, why);
+            logon_refuse(c, 503, "Service Unavailable", why);
         }
-        log_auth_failure_nt(c, s->sent, 1311, res->nt_status, why);
-        logon_refuse(c, 503, "Service Unavailable", why);
     }
     logon_session_clear(s);
     conn_logon_done(c, result);

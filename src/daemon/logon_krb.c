@@ -252,9 +252,9 @@ static void krb_done(struct dir_job *job, const struct dir_result *res)
     users_reload_if_changed(gw);
     if (k->pac_asked) {
         if (res->rc == DIR_DENIED) {
-            char buf[48];
-            snprintf(why, sizeof why, "Kerberos PAC refused by the domain: %s (NTSTATUS 0x%08X)",
-                     ntstatus_reason(res->nt_status, buf, sizeof buf), (unsigned)res->nt_status);
+            char buf[128];
+            snprintf(why, sizeof why, "Kerberos PAC refused by the domain: %s",
+                     ntstatus_describe(res->nt_status, buf, sizeof buf));
             krb_refuse(c, principal, (int)ntstatus_win32(res->nt_status), res->nt_status, why);
             return;
         }

@@ -83,15 +83,14 @@ bool logon_password_pending(const struct conn *c)
     return c->logon && c->logon->job;
 }
 
-bool logon_password_refusal(const struct gateway *gw, const struct dir_result *res, int *code,
-                            uint32_t *nt_status, char *why, size_t whysz)
+bool logon_dir_refusal(const struct gateway *gw, const struct dir_result *res, int *code,
+                       uint32_t *nt_status, char *why, size_t whysz)
 {
-    char buf[48];
+    char buf[128];
     *nt_status = res->nt_status;
     if (res->rc == DIR_DENIED) {
         *code = (int)ntstatus_win32(res->nt_status);
-        snprintf(why, whysz, "%s (NTSTATUS 0x%08X)",
-                 ntstatus_reason(res->nt_status, buf, sizeof buf), (unsigned)res->nt_status);
+        snprintf(why, whysz, "%s", ntstatus_describe(res->nt_status, buf, sizeof buf));
         return false;
     }
     *code = 1311;
@@ -99,8 +98,8 @@ bool logon_password_refusal(const struct gateway *gw, const struct dir_result *r
         snprintf(why, whysz, "domain controller did not answer within %u ms",
                  (unsigned)gw->cfg->directory_timeout_ms);
     else if (res->nt_status)
-        snprintf(why, whysz, "directory unavailable: %s (NTSTATUS 0x%08X)",
-                 ntstatus_reason(res->nt_status, buf, sizeof buf), (unsigned)res->nt_status);
+        snprintf(why, whysz, "directory unavailable: %s",
+                 ntstatus_describe(res->nt_status, buf, sizeof buf));
     else
         snprintf(why, whysz, "directory unavailable: %s", res->detail);
     return true;
@@ -174,7 +173,7 @@ static void basic_done(struct conn *c, const struct dir_result *res)
         int code;
         uint32_t nt;
         char why[200];
-        if (logon_password_refusal(c->gw, res, &code, &nt, why, sizeof why)) {
+        if (logon_dir_refusal(c->gw, res, &code, &nt, why, sizeof why)) {
             log_auth_failure_nt(c, s->sent, code, nt, why);
             logon_refuse(c, 503, "Service Unavailable", why);
         } else {

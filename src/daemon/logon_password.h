@@ -33,8 +33,8 @@ bool logon_password_pending(const struct conn *c);
 /* A refused or failed directory answer as the logon events say it: the Win32 code (1326, 1331,
  * ... or 1311), the NTSTATUS (0 if none) and a reason. True when the directory could not answer
  * (the client gets 503, the address is not charged). */
-bool logon_password_refusal(const struct gateway *gw, const struct dir_result *res, int *code,
-                            uint32_t *nt_status, char *why, size_t whysz);
+bool logon_dir_refusal(const struct gateway *gw, const struct dir_result *res, int *code,
+                       uint32_t *nt_status, char *why, size_t whysz);
 
 /* Whether a ';'-list of groups holds one of the ';'-list want ("DOMAIN\Name" also matches a
  * bare "Name" and the reverse). */

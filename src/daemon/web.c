@@ -317,7 +317,7 @@ static void sign_in_directory_done(struct conn *c, const struct dir_result *res)
     if (res->rc == DIR_OK) {
         logon_limit_succeeded(c, typed);
         a = logon_groups_match(c->gw->cfg->cim_admin_group, res->groups) ? 1 : 0;
-    } else if (logon_password_refusal(c->gw, res, &code, &nt, why, sizeof why)) {
+    } else if (logon_dir_refusal(c->gw, res, &code, &nt, why, sizeof why)) {
         a = -2;
     } else {
         logon_limit_failed(c, typed);

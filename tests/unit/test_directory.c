@@ -24,6 +24,12 @@ static void test_ntstatus(void **state)
     /* unknown codes: the number, never NULL */
     assert_string_equal(ntstatus_reason(0xC0001234, buf, sizeof buf),
                         "logon failed (NTSTATUS 0xC0001234)");
+    /* with the code, once: known and unknown */
+    char d[128];
+    assert_string_equal(ntstatus_describe(0xC000006A, d, sizeof d),
+                        "wrong password (NTSTATUS 0xC000006A)");
+    assert_string_equal(ntstatus_describe(0xC0001234, d, sizeof d),
+                        "logon failed (NTSTATUS 0xC0001234)");
     /* Win32 codes Windows' gateway logs */
     assert_int_equal(ntstatus_win32(0xC000006A), 1326);
     assert_int_equal(ntstatus_win32(0xC0000072), 1331);

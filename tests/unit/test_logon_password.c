@@ -78,21 +78,21 @@ static void test_refusal(void **state)
     memset(&r, 0, sizeof r);
     r.rc = DIR_DENIED;
     r.nt_status = 0xC000006A;
-    assert_false(logon_password_refusal(&gw, &r, &code, &nt, why, sizeof why));
+    assert_false(logon_dir_refusal(&gw, &r, &code, &nt, why, sizeof why));
     assert_int_equal(code, 1326);
     assert_int_equal(nt, 0xC000006A);
     assert_non_null(strstr(why, "NTSTATUS 0xC000006A"));
     r.nt_status = 0xC0000072;
-    assert_false(logon_password_refusal(&gw, &r, &code, &nt, why, sizeof why));
+    assert_false(logon_dir_refusal(&gw, &r, &code, &nt, why, sizeof why));
     assert_int_equal(code, 1331);
     memset(&r, 0, sizeof r);
     r.rc = DIR_TIMEOUT;
-    assert_true(logon_password_refusal(&gw, &r, &code, &nt, why, sizeof why));
+    assert_true(logon_dir_refusal(&gw, &r, &code, &nt, why, sizeof why));
     assert_int_equal(code, 1311);
     assert_string_equal(why, "domain controller did not answer within 3000 ms");
     r.rc = DIR_UNAVAILABLE;
     snprintf(r.detail, sizeof r.detail, "wbcAuthenticateUserEx: WBC_ERR_WINBIND_NOT_AVAILABLE");
-    assert_true(logon_password_refusal(&gw, &r, &code, &nt, why, sizeof why));
+    assert_true(logon_dir_refusal(&gw, &r, &code, &nt, why, sizeof why));
     assert_string_equal(
         why, "directory unavailable: wbcAuthenticateUserEx: WBC_ERR_WINBIND_NOT_AVAILABLE");
     config_put(cfg);
