@@ -326,5 +326,41 @@ kill -TERM "$GW_PID"
 wait "$GW_PID"
 rc=$?
 ok "SIGTERM: tsgwd stops cleanly (exit 0)" [ $rc -eq 0 ]
-ok "no sanitizer report in the daemon's logs" bash -c "! grep -q 'Sanitizer\|runtime error' '$WORK/gw.log' '$WORK/gw1.log'"
+# 8. tsgwd as nobody (setpriv, as test_ad_dir.sh does for NTLM), keytab readable by it, directory
+# = winbind: the PAC goes through winbindd's privileged pipe, open only to group winbindd_priv
+PRIV_GID=$(getent group winbindd_priv | cut -d: -f3)
+chmod o+x "$LAB" "$LAB/member" "$LAB/member/state" # traversable, as /var/lib/samba on a real host
+NR="$WORK/nonroot"
+mkdir -p "$NR"
+cp "$WORK/cert.pem" "$WORK/key.pem" "$WORK/users" "$LAB/member/krb5.keytab" "$NR/"
+chmod 755 "$WORK" "$NR"
+chmod 644 "$NR"/*
+conf if-present "" | sed "s|^keytab = .*|keytab = $NR/krb5.keytab|; /^admin-socket/d" >"$NR/tsgw.conf"
+start_nobody() { # start_nobody NAME SETPRIV-GROUP-ARGS...
+    local name=$1
+    shift
+    (cd "$NR" && exec setpriv --reuid=nobody --regid=nogroup "$@" "$TSGWD" -v -c tsgw.conf) \
+        >"$WORK/$name.log" 2>&1 &
+    GW_PID=$!
+    PIDS+=($GW_PID)
+    wait_for 10 "$WORK/$name.log" "tsgwd ready"
+}
+start_nobody krbnopriv --clear-groups || { echo "Bail out! tsgwd (nobody) did not start"; exit 1; }
+ok "Kerberos, tsgwd as nobody without winbindd_priv: runs as nobody" \
+    [ "$(stat -c %U /proc/$GW_PID)" = nobody ]
+load krbnopriv_c alice --setups 1
+ok "without winbindd_priv: alice's Kerberos logon gets 503" grep -q "got 503" "$WORK/krbnopriv_c.log"
+ok "... event 201 ErrorCode 1311 'tsgwd's user is not in group winbindd_priv'" \
+    grep -q 'EVENT 201 .*ErrorCode="1311".*Reason="[^"]*tsgwd.s user is not in group winbindd_priv' \
+    "$WORK/krbnopriv.log"
+ok "... and the warning line names the fix" \
+    grep -q "add it with 'usermod -aG winbindd_priv nobody'" "$WORK/krbnopriv.log"
+stop_pid "$GW_PID"
+start_nobody krbpriv --groups="$PRIV_GID" || { echo "Bail out! tsgwd (nobody) did not start"; exit 1; }
+load krbpriv_c alice --setups 1
+ok "with winbindd_priv: the same Kerberos logon completes a tunnel" jok "$WORK/krbpriv_c.log" "d['ok'] == 1"
+ok "... PAC through winbind, no winbindd_priv warning" \
+    bash -c "grep -q 'authenticated as CONTOSO.alice (Kerberos' '$WORK/krbpriv.log' && ! grep -q 'not in group winbindd_priv' '$WORK/krbpriv.log'"
+stop_pid "$GW_PID"
+ok "no sanitizer report in the daemon's logs" bash -c "! grep -q 'Sanitizer\|runtime error' '$WORK/gw.log' '$WORK/gw1.log' '$WORK/krbnopriv.log' '$WORK/krbpriv.log'"
 finish
