@@ -109,6 +109,49 @@ ok "the gateway still answers other requests" \
     [ "$(curl -sk -o /dev/null -w '%{http_code}' --resolve rdgw.contoso.test:$GPORT:127.0.0.20 https://rdgw.contoso.test:$GPORT/remoteDesktopGateway/)" = 401 ]
 stop_pid "$GW_PID"
 
+# a DNS server that never answers (a UDP socket this test holds open, read and never answered;
+# tsgwd alone sees it, through a resolv.conf bind-mounted in its own mount namespace): the KDC
+# request gets 503 within [kdc-proxy] timeout, the loop answers other requests meanwhile
+sed -i 's/^realm = NOWHERE.TEST/realm = CONTOSO.TEST/' "$WORK/dns.conf"
+python3 -c 'import socket,sys,time
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.53",53))
+print("MUTE",flush=True)
+end=time.time()+120
+while time.time()<end:
+    s.settimeout(1)
+    try: s.recv(4096)
+    except OSError: pass' >"$WORK/mute.log" 2>&1 &
+MUTE_PID=$!
+PIDS+=($MUTE_PID)
+wait_for 5 "$WORK/mute.log" MUTE || { echo "Bail out! the mute DNS socket did not start"; exit 1; }
+printf 'nameserver 127.0.0.53\noptions timeout:3 attempts:1\n' >"$WORK/mute-resolv.conf"
+printf '#!/bin/bash\nmount --bind %s /etc/resolv.conf || exit 1\nexec "$@"\n' \
+    "$WORK/mute-resolv.conf" >"$WORK/mutedns.sh"
+TSGWD_WRAPPER="unshare -m bash $WORK/mutedns.sh" start_tsgwd "$WORK/dns.conf" mutedns ||
+    { echo "Bail out! tsgwd did not start"; exit 1; }
+# KDC-PROXY-MESSAGE { [0] "\0\0\0\1\x05", [1] "CONTOSO.TEST" }
+python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' \
+    3019a00704050000000105a10e1b0c434f4e544f534f2e54455354 >"$WORK/nowhere.bin"
+t0=$(date +%s%N)
+kkdcp_status >"$WORK/mute-status" &
+KPID=$!
+sleep 0.5
+t1=$(date +%s%N)
+other=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 5 --resolve rdgw.contoso.test:$GPORT:127.0.0.20 https://rdgw.contoso.test:$GPORT/remoteDesktopGateway/)
+t2=$(date +%s%N)
+wait $KPID
+t3=$(date +%s%N)
+s1=$(cat "$WORK/mute-status")
+log "mute DNS: KDC request $s1 after $(((t3 - t0) / 1000000)) ms; other request $other in $(((t2 - t1) / 1000000)) ms"
+ok "a DNS server that never answers: the KDC request gets 503" [ "$s1" = 503 ]
+ok "... within [kdc-proxy] timeout (8 s)" [ $(((t3 - t0) / 1000000)) -lt 8000 ]
+ok "... while it waits, another request is answered at once (401 in under 1 s)" \
+    bash -c "[ '$other' = 401 ] && [ $(((t2 - t1) / 1000000)) -lt 1000 ] && [ $t2 -lt $t3 ]"
+ok "tsgwd says clearly that the DNS server did not answer" \
+    has mutedns "KDC proxy: DNS gives no KDC for realm CONTOSO.TEST (_kerberos._tcp.CONTOSO.TEST: no answer from the DNS server (timeout or SERVFAIL)); KDC requests get 503"
+stop_pid "$GW_PID"
+stop_pid "$MUTE_PID"
+
 # ---------- 2. typed passwords checked by the domain ----------
 SUPPORT=$(cd "$HERE/../support" && pwd)
 PYTHON=$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3)
