@@ -203,3 +203,30 @@ const char *dns_srv_strerror(int err)
         return "DNS error";
     }
 }
+
+uint32_t dns_srv_timing_found(struct dns_srv_timing *t, uint64_t now, uint32_t ttl, uint32_t min_s,
+                              uint32_t max_s)
+{
+    if (ttl < min_s)
+        ttl = min_s;
+    if (ttl > max_s)
+        ttl = max_s;
+    t->fresh_until = now + (uint64_t)ttl * 1000;
+    t->next_try = 0;
+    return ttl;
+}
+
+void dns_srv_timing_failed(struct dns_srv_timing *t, uint64_t now, uint32_t retry_s)
+{
+    t->next_try = now + (uint64_t)retry_s * 1000;
+}
+
+bool dns_srv_timing_stale(const struct dns_srv_timing *t, uint64_t now)
+{
+    return now >= t->fresh_until;
+}
+
+bool dns_srv_timing_may_try(const struct dns_srv_timing *t, uint64_t now)
+{
+    return now >= t->next_try;
+}

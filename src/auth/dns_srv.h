@@ -7,6 +7,7 @@
 #define TSGW_AUTH_DNS_SRV_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define DNS_SRV_NAME_MAX 256 /* a presentation-form name with its NUL (RFC 1035: 255 bytes) */
@@ -37,5 +38,20 @@ int dns_srv_parse(const uint8_t *msg, size_t len, struct dns_srv *out, unsigned 
 void dns_srv_order(struct dns_srv *r, unsigned n, uint32_t (*rnd)(void *arg), void *arg);
 
 const char *dns_srv_strerror(int err);
+
+/* When to look the records up again, on the caller's clock (ms): a success is fresh for the
+ * records' TTL bounded to [min_s, max_s]; after a failure no new lookup for retry_s (a list
+ * found before keeps serving meanwhile). Zeroed: nothing known, a lookup is due. */
+struct dns_srv_timing {
+    uint64_t fresh_until, next_try; /* ms */
+};
+/* A lookup gave records with this (smallest) TTL at now: returns the TTL used. */
+uint32_t dns_srv_timing_found(struct dns_srv_timing *t, uint64_t now, uint32_t ttl, uint32_t min_s,
+                              uint32_t max_s);
+void dns_srv_timing_failed(struct dns_srv_timing *t, uint64_t now, uint32_t retry_s);
+/* True when what was found is stale at now (or nothing was found). */
+bool dns_srv_timing_stale(const struct dns_srv_timing *t, uint64_t now);
+/* True when a new lookup may start at now (no failure within retry_s). */
+bool dns_srv_timing_may_try(const struct dns_srv_timing *t, uint64_t now);
 
 #endif

@@ -50,8 +50,8 @@ static struct {
     char realm[256];
     struct kdc_addr addr[KDC_DNS_MAX];
     unsigned n;
-    uint64_t fresh_until, next_try; /* ms */
-    char summary[1024];             /* what the last success logged, to log changes only */
+    struct dns_srv_timing t;
+    char summary[1024]; /* what the last success logged, to log changes only */
     bool failed_logged;
 } cache;
 
@@ -194,15 +194,10 @@ static void on_done(struct io *io, uint32_t events)
         return;
     }
     if (L->n) {
-        uint32_t ttl = L->ttl;
-        if (ttl < KDC_DNS_TTL_MIN_S)
-            ttl = KDC_DNS_TTL_MIN_S;
-        if (ttl > KDC_DNS_TTL_MAX_S)
-            ttl = KDC_DNS_TTL_MAX_S;
+        uint32_t ttl =
+            dns_srv_timing_found(&cache.t, now, L->ttl, KDC_DNS_TTL_MIN_S, KDC_DNS_TTL_MAX_S);
         memcpy(cache.addr, L->addr, L->n * sizeof L->addr[0]);
         cache.n = L->n;
-        cache.fresh_until = now + (uint64_t)ttl * 1000;
-        cache.next_try = 0;
         cache.failed_logged = false;
         char sum[sizeof cache.summary];
         size_t o = 0;
@@ -217,7 +212,7 @@ static void on_done(struct io *io, uint32_t events)
             log_debug("KDC proxy: KDCs of %s refreshed from DNS, same as before", L->realm);
         str_copy(cache.summary, sum, sizeof cache.summary);
     } else {
-        cache.next_try = now + KDC_DNS_RETRY_S * 1000;
+        dns_srv_timing_failed(&cache.t, now, KDC_DNS_RETRY_S);
         /* a stale list keeps serving: a KDC that moved fails on connect, then the next */
         if (!cache.failed_logged || !cache.n)
             log_warn("KDC proxy: DNS gives no KDC for realm %s (%s: %s)%s", L->realm, L->qname,
@@ -263,11 +258,11 @@ static bool kick(struct gateway *gw, uint64_t now)
 {
     if (busy)
         return true;
-    if (now < cache.next_try)
+    if (!dns_srv_timing_may_try(&cache.t, now))
         return false;
     if (start_thread(gw) < 0) {
         log_error("KDC proxy: cannot start the DNS thread");
-        cache.next_try = now + KDC_DNS_RETRY_S * 1000;
+        dns_srv_timing_failed(&cache.t, now, KDC_DNS_RETRY_S);
         return false;
     }
     struct lookup *L = calloc(1, sizeof *L);
@@ -296,7 +291,7 @@ unsigned kdc_dns_get(struct gateway *gw, struct kdc_addr *out, unsigned max, boo
     uint64_t now = now_ms();
     check_realm(gw);
     *waiting = false;
-    if (!cache.n || now >= cache.fresh_until) {
+    if (!cache.n || dns_srv_timing_stale(&cache.t, now)) {
         bool runs = kick(gw, now);
         if (!cache.n) {
             *waiting = runs;
@@ -312,7 +307,7 @@ void kdc_dns_prefetch(struct gateway *gw)
 {
     uint64_t now = now_ms();
     check_realm(gw);
-    if (!cache.n && !busy && !cache.next_try)
+    if (!cache.n && !busy && !cache.t.next_try)
         kick(gw, now);
 }
 

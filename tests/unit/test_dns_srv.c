@@ -301,13 +301,43 @@ static void test_order(void **state)
     dns_srv_order(r, 0, NULL, NULL);      /* nothing to order: no crash */
 }
 
+/* the cache's timing with a clock the test passes: a short TTL is raised to the minimum, the
+ * list goes stale at expiry and a second lookup is due then; a failure holds the next one off */
+static void test_timing(void **state)
+{
+    (void)state;
+    struct dns_srv_timing t = {0};
+    assert_true(dns_srv_timing_stale(&t, 0)); /* nothing known: a lookup is due */
+    assert_true(dns_srv_timing_may_try(&t, 0));
+    uint64_t t0 = 1000000;
+    assert_int_equal(dns_srv_timing_found(&t, t0, 5, 30, 3600), 30); /* TTL 5 s: 30 s */
+    assert_false(dns_srv_timing_stale(&t, t0));
+    assert_false(dns_srv_timing_stale(&t, t0 + 29999));
+    assert_true(dns_srv_timing_stale(&t, t0 + 30000)); /* expired: the second lookup */
+    assert_true(dns_srv_timing_may_try(&t, t0 + 30000));
+    /* the second lookup fails: stale still, but no third before 10 s */
+    dns_srv_timing_failed(&t, t0 + 30000, 10);
+    assert_true(dns_srv_timing_stale(&t, t0 + 30001));
+    assert_false(dns_srv_timing_may_try(&t, t0 + 39999));
+    assert_true(dns_srv_timing_may_try(&t, t0 + 40000));
+    /* the third succeeds with TTL 900: fresh for 900 s, the failure forgotten */
+    assert_int_equal(dns_srv_timing_found(&t, t0 + 40000, 900, 30, 3600), 900);
+    assert_int_equal(t.next_try, 0);
+    assert_false(dns_srv_timing_stale(&t, t0 + 40000 + 899999));
+    assert_true(dns_srv_timing_stale(&t, t0 + 40000 + 900000));
+    /* bounds: TTL 0 (or a top-bit TTL, parsed as 0) and a huge one */
+    assert_int_equal(dns_srv_timing_found(&t, t0, 0, 30, 3600), 30);
+    assert_int_equal(dns_srv_timing_found(&t, t0, 0x7FFFFFFFu, 30, 3600), 3600);
+    assert_false(dns_srv_timing_stale(&t, t0 + 3599999));
+    assert_true(dns_srv_timing_stale(&t, t0 + 3600000));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_two),
-        cmocka_unit_test(test_skips_other_records),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_order),
+        cmocka_unit_test(test_parse_two), cmocka_unit_test(test_skips_other_records),
+        cmocka_unit_test(test_errors),    cmocka_unit_test(test_order),
+        cmocka_unit_test(test_timing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
