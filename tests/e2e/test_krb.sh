@@ -9,30 +9,8 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 ADLAB=$(cd "$HERE/../support" && pwd)/adlab.sh
 
-if [ -z "${TSGW_IN_ADLAB:-}" ]; then
-    own=""
-    dir=${TSGW_ADLAB:-}
-    if [ -z "$dir" ]; then
-        dir=$(mktemp -d /tmp/tsgw-adlab.XXXXXX)
-        own=1
-        if ! "$ADLAB" up "$dir" >"$dir/env" 2>"$dir/up.log"; then
-            echo "not ok 1 - the AD lab comes up"
-            sed 's/^/# /' "$dir/up.log"
-            echo "1..1"
-            "$ADLAB" down "$dir" >/dev/null 2>&1
-            rm -rf "$dir"
-            exit 1
-        fi
-        sed 's/^/# /' "$dir/up.log"
-    fi
-    TSGW_IN_ADLAB=1 TSGW_ADLAB=$dir "$ADLAB" exec "$dir" -- bash "$0"
-    rc=$?
-    if [ -n "$own" ]; then
-        "$ADLAB" down "$dir" >/dev/null 2>&1
-        rm -rf "$dir"
-    fi
-    exit $rc
-fi
+. "$HERE/adlab_enter.sh"
+adlab_enter "$0"
 
 # ---- inside the lab (network namespace with lo only; /run/samba = the member's) ----
 . "$HERE/lib.sh"
