@@ -15,37 +15,19 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
+#include "auth/chanbind.h"
 #include "core/util.h"
-
-static const char cb_prefix[] = "tls-server-end-point:";
 
 int krb_cb_from_cert_der(const uint8_t *der, size_t len, uint8_t *out, size_t outsz)
 {
-    if (!der || !out || len == 0 || len > (size_t)LONG_MAX)
+    uint8_t h[CHANBIND_HASH_MAX];
+    size_t pl = sizeof CHANBIND_PREFIX - 1;
+    int hl = out ? chanbind_cert_hash(der, len, h, NULL) : -1;
+    if (hl < 0 || pl + (size_t)hl > outsz)
         return -1;
-    const unsigned char *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)len);
-    int rc = -1;
-    if (!x || p != der + len)
-        goto out;
-    int mdnid = NID_undef, pknid = NID_undef;
-    if (!X509_get_signature_info(x, &mdnid, &pknid, NULL, NULL))
-        goto out;
-    /* RFC 5929 4.1: the signature algorithm's hash; MD5 and SHA-1 become SHA-256 */
-    if (mdnid == NID_md5 || mdnid == NID_sha1 || mdnid == NID_md5_sha1)
-        mdnid = NID_sha256;
-    const EVP_MD *md = mdnid == NID_undef ? NULL : EVP_get_digestbynid(mdnid);
-    uint8_t h[EVP_MAX_MD_SIZE];
-    unsigned hl = 0;
-    size_t pl = sizeof cb_prefix - 1;
-    if (!md || !X509_digest(x, md, h, &hl) || pl + hl > outsz)
-        goto out;
-    memcpy(out, cb_prefix, pl);
-    memcpy(out + pl, h, hl);
-    rc = (int)(pl + hl);
-out:
-    X509_free(x);
-    return rc;
+    memcpy(out, CHANBIND_PREFIX, pl);
+    memcpy(out + pl, h, (size_t)hl);
+    return (int)(pl + (size_t)hl);
 }
 
 /* The mechanism's words for a minor status. */

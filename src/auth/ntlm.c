@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "auth/chanbind.h"
 #include "core/utf16.h"
 
 /* ---- constants ---- */
@@ -72,7 +73,7 @@ enum {
 static const uint8_t ntlmssp_sig[8] = {'N', 'T', 'L', 'M', 'S', 'S', 'P', 0};
 /* VERSION we send: 10.0.20348, NTLMSSP_REVISION_W2K3 (0x0F). Informational only. */
 static const uint8_t server_version[8] = {0x0a, 0x00, 0x7c, 0x4f, 0x00, 0x00, 0x00, 0x0f};
-static const char cbt_prefix[] = "tls-server-end-point:";
+static const char cbt_prefix[] = CHANBIND_PREFIX;
 
 /* ---- little-endian readers ---- */
 
@@ -239,44 +240,21 @@ int ntlm_cbt_from_hash(const uint8_t *h, size_t hlen, uint8_t out[16])
 
 int ntlm_cbt_from_cert_der(const uint8_t *der, size_t len, uint8_t out[2][16], unsigned *n)
 {
-    int rc = -1;
-    X509 *x = NULL;
-    uint8_t h[EVP_MAX_MD_SIZE];
-    unsigned int hl = 0;
-    uint8_t alt[16];
-    if (!der || !out || !n || len == 0 || len > LONG_MAX)
+    uint8_t h[CHANBIND_HASH_MAX], s256[32], alt[16];
+    if (!out || !n)
         return -1;
     *n = 0;
-    const unsigned char *p = der;
-    x = d2i_X509(NULL, &p, (long)len);
-    if (!x || p != der + len)
-        goto out;
-    int mdnid = NID_undef, pknid = NID_undef;
-    if (!X509_get_signature_info(x, &mdnid, &pknid, NULL, NULL))
-        goto out;
-    /* RFC 5929 4.1: the signature's hash, with MD5 and SHA-1 upgraded to SHA-256. Signatures
-     * without a separate hash (Ed25519/Ed448) have no defined value. */
-    if (mdnid == NID_md5 || mdnid == NID_sha1 || mdnid == NID_md5_sha1)
-        mdnid = NID_sha256;
-    if (mdnid == NID_undef)
-        goto out;
-    const EVP_MD *md = EVP_get_digestbynid(mdnid);
-    if (!md || !X509_digest(x, md, h, &hl) || ntlm_cbt_from_hash(h, hl, out[0]) < 0)
-        goto out;
+    int hl = chanbind_cert_hash(der, len, h, s256);
+    if (hl < 0 || ntlm_cbt_from_hash(h, (size_t)hl, out[0]) < 0 ||
+        ntlm_cbt_from_hash(s256, sizeof s256, alt) < 0)
+        return -1;
     *n = 1;
     /* FreeRDP 2.x always hashes with SHA-256 whatever the signature algorithm. */
-    if (!X509_digest(x, EVP_sha256(), h, &hl) || ntlm_cbt_from_hash(h, hl, alt) < 0) {
-        *n = 0;
-        goto out;
-    }
     if (memcmp(alt, out[0], 16) != 0) {
         memcpy(out[1], alt, 16);
         *n = 2;
     }
-    rc = 0;
-out:
-    X509_free(x);
-    return rc;
+    return 0;
 }
 
 /* ---- misc public helpers ---- */
