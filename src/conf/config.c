@@ -306,6 +306,18 @@ static void set_str(struct loader *L, char *dst, size_t dsz, const char *v)
         err(L, "value too long (at most %zu bytes)", dsz - 1);
 }
 
+/* One numeric ADDRESS:PORT (checked now, bound later); empty is accepted when allow_empty. */
+static void set_hostport(struct loader *L, const char *key, char *dst, size_t dsz, const char *v,
+                         bool allow_empty)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if ((*v || !allow_empty) && parse_hostport(v, &ss, &sl) < 0)
+        err(L, "%s: '%s' is not ADDRESS:PORT (a numeric address and port)", key, v);
+    else
+        set_str(L, dst, dsz, v);
+}
+
 static void set_u32(struct loader *L, uint32_t *dst, const char *v, uint32_t min, uint32_t max)
 {
     uint64_t x;
@@ -325,12 +337,7 @@ static void kv_gateway(struct loader *L, const char *k, const char *v)
 {
     struct gw_config *c = L->cfg;
     if (!strcmp(k, "backend-listen")) {
-        struct sockaddr_storage ss;
-        socklen_t sl;
-        if (parse_hostport(v, &ss, &sl) < 0)
-            err(L, "backend-listen: '%s' is not ADDRESS:PORT (numeric)", v);
-        else
-            set_str(L, c->backend_listen, sizeof c->backend_listen, v);
+        set_hostport(L, k, c->backend_listen, sizeof c->backend_listen, v, false);
         return;
     }
     if (!strcmp(k, "trusted-proxies")) {
@@ -619,12 +626,7 @@ static void kv_metrics(struct loader *L, const char *k, const char *v)
 {
     struct gw_config *c = L->cfg;
     if (!strcmp(k, "listen")) {
-        struct sockaddr_storage ss;
-        socklen_t sl;
-        if (*v && parse_hostport(v, &ss, &sl) < 0)
-            err(L, "listen: '%s' is not ADDRESS:PORT", v);
-        else
-            set_str(L, c->metrics_listen, sizeof c->metrics_listen, v);
+        set_hostport(L, k, c->metrics_listen, sizeof c->metrics_listen, v, true);
     } else {
         err(L, "unknown key '%s' in [metrics]", k);
     }
@@ -634,12 +636,7 @@ static void kv_cim(struct loader *L, const char *k, const char *v)
 {
     struct gw_config *c = L->cfg;
     if (!strcmp(k, "listen")) {
-        struct sockaddr_storage ss;
-        socklen_t sl;
-        if (parse_hostport(v, &ss, &sl) < 0)
-            err(L, "listen: '%s' is not ADDRESS:PORT (numeric, e.g. 127.0.0.1:5989)", v);
-        else
-            set_str(L, c->cim_listen, sizeof c->cim_listen, v);
+        set_hostport(L, k, c->cim_listen, sizeof c->cim_listen, v, false);
     } else if (!strcmp(k, "certificate")) {
         set_path(L, c->cim_certificate, v);
     } else if (!strcmp(k, "private-key")) {
@@ -703,12 +700,7 @@ static void kv_web(struct loader *L, const char *k, const char *v)
 {
     struct gw_config *c = L->cfg;
     if (!strcmp(k, "listen")) {
-        struct sockaddr_storage ss;
-        socklen_t sl;
-        if (parse_hostport(v, &ss, &sl) < 0)
-            err(L, "listen: '%s' is not ADDRESS:PORT (numeric, e.g. 127.0.0.1:5989)", v);
-        else
-            set_str(L, c->web_listen, sizeof c->web_listen, v);
+        set_hostport(L, k, c->web_listen, sizeof c->web_listen, v, false);
     } else if (!strcmp(k, "session-idle-timeout")) {
         set_dur(L, &c->web_idle_ms, v, 60000);
         if (c->web_idle_ms < 1000)

@@ -643,6 +643,15 @@ static void test_log_metrics(void **state)
     assert_int_equal(l.cfg->event_history, 5);
     assert_string_equal(l.cfg->metrics_listen, "127.0.0.1:9477");
     unload(&l);
+    /* an empty [metrics] listen turns the endpoint off again; [cim] and [web] need an address */
+    load(&l, HEAD "[metrics]\nlisten = 127.0.0.1:9477\nlisten =\n");
+    assert_int_equal(l.n, 0);
+    assert_string_equal(l.cfg->metrics_listen, "");
+    unload(&l);
+    load(&l, HEAD "[web]\nlisten =\n");
+    assert_int_equal(l.n, 1);
+    assert_true(has_error(l.text, "t.conf", 8, "listen: '' is not ADDRESS:PORT"));
+    unload(&l);
 }
 
 static void test_key_outside_section(void **state)
