@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "daemon/farm.h"
 #include "daemon/gateway.h"
+#include "daemon/logon.h"
 #include "daemon/logon_limit.h"
 #include "daemon/logon_password.h"
 #include "daemon/provider.h"
@@ -90,22 +91,7 @@ static uint32_t be_invoke(void *ctx, const struct cim_class *c, const char *meth
 
 static void log_cim_auth(struct conn *c, const char *user, int code, uint32_t nt, const char *why)
 {
-    if (!gw_event_wanted(c->gw, 201))
-        return;
-    struct event_line e;
-    ev_begin(&e, 201);
-    ev_str(&e, "Username", user);
-    ev_str(&e, "IpAddress", c->peer_str);
-    ev_str(&e, "AuthType", "Basic");
-    ev_str(&e, "ConnectionProtocol", "CIM-XML");
-    ev_u64(&e, "ErrorCode", (uint64_t)code);
-    if (nt) {
-        char hex[16];
-        snprintf(hex, sizeof hex, "0x%08X", (unsigned)nt);
-        ev_str(&e, "NtStatus", hex);
-    }
-    ev_str(&e, "Reason", why);
-    ev_end(&e);
+    event_logon_failed(c, user, "Basic", "CIM-XML", code, nt, why);
 }
 
 /* [cim] admin-group: one group or a ';'-list ("BUILTIN\Administrators; CONTOSO\RDG Admins") */

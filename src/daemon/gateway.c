@@ -388,40 +388,10 @@ void conn_send_simple(struct conn *c, int status, const char *reason, const char
         conn_flush(c);
 }
 
-static const char *reason_for(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 413:
-        return "Payload Too Large";
-    case 414:
-        return "URI Too Long";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 501:
-        return "Not Implemented";
-    case 503:
-        return "Service Unavailable";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Error";
-    }
-}
-
 void conn_http_error(struct conn *c, int status, const char *why)
 {
     log_info("HTTP %d to %s: %s", status, c->peer_str, why);
-    conn_send_simple(c, status, reason_for(status), NULL, true);
+    conn_send_simple(c, status, http_status_text(status), NULL, true);
 }
 
 /* ---------- input dispatch ---------- */

@@ -273,19 +273,17 @@ void logon_session_clear(struct logon_session *s)
 
 /* ---------- failures ---------- */
 
-void log_auth_failure_nt(struct conn *c, const char *user, int code, uint32_t nt_status,
-                         const char *why)
+void event_logon_failed(struct conn *c, const char *user, const char *auth_type,
+                        const char *protocol, int code, uint32_t nt_status, const char *why)
 {
-    const char *scheme = c->logon->scheme[0] ? c->logon->scheme : "NTLM";
-    stats_logon(scheme, code == 1909 ? LOGON_RATE_LIMITED : LOGON_FAILED);
     if (!gw_event_wanted(c->gw, 201))
         return;
     struct event_line e;
     ev_begin(&e, 201);
     ev_str(&e, "Username", user);
     ev_str(&e, "IpAddress", c->peer_str);
-    ev_str(&e, "AuthType", scheme);
-    ev_str(&e, "ConnectionProtocol", "HTTP");
+    ev_str(&e, "AuthType", auth_type);
+    ev_str(&e, "ConnectionProtocol", protocol);
     ev_u64(&e, "ErrorCode", (uint64_t)code);
     if (nt_status) {
         char hex[16];
@@ -294,6 +292,14 @@ void log_auth_failure_nt(struct conn *c, const char *user, int code, uint32_t nt
     }
     ev_str(&e, "Reason", why);
     ev_end(&e);
+}
+
+void log_auth_failure_nt(struct conn *c, const char *user, int code, uint32_t nt_status,
+                         const char *why)
+{
+    const char *scheme = c->logon->scheme[0] ? c->logon->scheme : "NTLM";
+    stats_logon(scheme, code == 1909 ? LOGON_RATE_LIMITED : LOGON_FAILED);
+    event_logon_failed(c, user, scheme, "HTTP", code, nt_status, why);
 }
 
 void log_auth_failure(struct conn *c, const char *user, int code, const char *why)

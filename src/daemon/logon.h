@@ -93,4 +93,10 @@ void logon_shutdown(struct gateway *gw);
 /* Reloads the credential store when its file changed. 0 or a negative errno. */
 int users_reload_if_changed(struct gateway *gw);
 
+/* Event 201 (a failed logon) for any way in: AuthType and ConnectionProtocol as the caller
+ * names them ("NTLM"/"HTTP", "Basic"/"CIM-XML", "Form"/"Console"), the Win32 code, the
+ * domain's NTSTATUS when there is one (0: none) and a readable reason. */
+void event_logon_failed(struct conn *c, const char *user, const char *auth_type,
+                        const char *protocol, int code, uint32_t nt_status, const char *why);
+
 #endif

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/gateway.h"
+#include "daemon/logon.h"
 #include "daemon/logon_limit.h"
 #include "daemon/logon_password.h"
 #include "daemon/preauth.h"
@@ -62,40 +63,6 @@ void web_free(struct gateway *gw)
 
 /* ---------- responses ---------- */
 
-static const char *status_text(int s)
-{
-    switch (s) {
-    case 200:
-        return "OK";
-    case 301:
-        return "Moved Permanently";
-    case 303:
-        return "See Other";
-    case 304:
-        return "Not Modified";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 411:
-        return "Length Required";
-    case 413:
-        return "Payload Too Large";
-    case 429:
-        return "Too Many Requests";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Error";
-    }
-}
-
 /* Every answer carries these: no inline script or style, no framing, no sniffing. */
 static const char SECURITY_HEADERS[] =
     "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -111,7 +78,7 @@ static void respond(struct wreq *w, int status, const char *type, const char *ex
                     const void *body, size_t len)
 {
     struct conn *c = w->c;
-    buf_printf(&c->out, "HTTP/1.1 %d %s\r\n%s", status, status_text(status), SECURITY_HEADERS);
+    buf_printf(&c->out, "HTTP/1.1 %d %s\r\n%s", status, http_status_text(status), SECURITY_HEADERS);
     if (type)
         buf_printf(&c->out, "Content-Type: %s\r\n", type);
     if (extra)
@@ -224,26 +191,11 @@ static bool csrf_ok(struct wreq *w)
 
 /* ---------- sign-in and sign-out ---------- */
 
-static void log_signin_failure(struct conn *c, const char *user, uint64_t code, uint32_t nt,
+static void log_signin_failure(struct conn *c, const char *user, int code, uint32_t nt,
                                const char *why)
 {
     log_warn("web console: sign-in as '%s' from %s refused: %s", user, c->peer_str, why);
-    if (!gw_event_wanted(c->gw, 201))
-        return;
-    struct event_line e;
-    ev_begin(&e, 201);
-    ev_str(&e, "Username", user);
-    ev_str(&e, "IpAddress", c->peer_str);
-    ev_str(&e, "AuthType", "Form");
-    ev_str(&e, "ConnectionProtocol", "Console");
-    ev_u64(&e, "ErrorCode", code);
-    if (nt) {
-        char hex[16];
-        snprintf(hex, sizeof hex, "0x%08X", (unsigned)nt);
-        ev_str(&e, "NtStatus", hex);
-    }
-    ev_str(&e, "Reason", why);
-    ev_end(&e);
+    event_logon_failed(c, user, "Form", "Console", code, nt, why);
 }
 
 static void finish(struct conn *c, bool keep);

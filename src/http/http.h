@@ -76,6 +76,9 @@ void http_parser_free(struct http_parser *p);
 ssize_t http_parser_feed(struct http_parser *p, const uint8_t *data, size_t len);
 
 /* First header with this name (ASCII case-insensitive), or NULL. */
+/* The reason phrase for a status code (RFC 9110), "Error" for one tsgw never sends. */
+const char *http_status_text(int status);
+
 const char *http_request_header(const struct http_request *req, const char *name);
 
 /* True if the comma-separated header value list contains token (case-insensitive),

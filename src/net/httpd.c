@@ -44,41 +44,13 @@ static void conn_free(struct httpd_conn *c)
     free(c);
 }
 
-static const char *status_text(int s)
-{
-    switch (s) {
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Error";
-    }
-}
-
 static void respond(struct httpd_conn *c, struct httpd_response *rs, bool head)
 {
     int st = rs->status ? rs->status : 200;
     buf_printf(&c->out,
                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
-               st, status_text(st),
+               st, http_status_text(st),
                rs->content_type ? rs->content_type : "text/plain; charset=utf-8",
                buf_len(&rs->body), rs->extra_headers ? rs->extra_headers : "");
     if (!head && buf_len(&rs->body))
@@ -90,7 +62,7 @@ static void respond(struct httpd_conn *c, struct httpd_response *rs, bool head)
 static void simple(struct httpd_conn *c, int status)
 {
     struct httpd_response rs = {.status = status};
-    buf_printf(&rs.body, "%d %s\n", status, status_text(status));
+    buf_printf(&rs.body, "%d %s\n", status, http_status_text(status));
     respond(c, &rs, false);
 }
 
