@@ -96,6 +96,10 @@ fi
 N_USERS=1000
 [ "$QUICK" = 1 ] && N_USERS=$(( N_BIG / 10 ))
 B3_CONC=16
+# request/response pairs after the handshake in a tunnel setup: two HTTP (the NTLM legs), four
+# MS-TSGU (HANDSHAKE, TUNNEL_CREATE, TUNNEL_AUTH, CHANNEL_CREATE); HAProxy's second baseline
+# does as many HTTP/1.1 keep-alive rounds on each new TLS connection
+B3_ROUNDS=6
 B3_REPS=${BENCH_B3_REPS:-5}
 [ "$B3_REPS" -ge 1 ] || B3_REPS=1
 CLK_TCK=$(getconf CLK_TCK)
@@ -175,6 +179,9 @@ SPORT=$(awk '/^LISTENING/{print $2}' "$WORK/sink.log")
 
 GPORT=$(free_port)
 HPORT=$(free_port)
+HRPORT=$(free_port) # B3's HTTP rounds: HAProxy answers them all itself (mode http)
+HXPORT=$(free_port) # ... answers all but the last, which it forwards over a new connection
+HOPORT=$(free_port) # ... to this origin (a second HAProxy, not measured, as tsgw-sink is not)
 cat >"$WORK/tsgw.conf" <<CONF
 [gateway]
 listen = 127.0.0.1:$GPORT
@@ -215,6 +222,39 @@ frontend tls_in
     default_backend sink
 backend sink
     server t 127.0.0.1:$SPORT
+# B3's baselines with a tunnel setup's exchange count: after the handshake, B3_ROUNDS
+# keep-alive requests; HAProxy answers them all itself (rounds_in), or all but the last, which it
+# forwards to the origin over a new backend connection, as CHANNEL_CREATE connects the target
+frontend rounds_in
+    mode http
+    timeout http-keep-alive 1h
+    bind 127.0.0.1:$HRPORT ssl crt $WORK/combined.pem
+    http-request return status 200 content-type text/plain string ok
+frontend exchange_in
+    mode http
+    timeout http-keep-alive 1h
+    bind 127.0.0.1:$HXPORT ssl crt $WORK/combined.pem
+    http-request return status 200 content-type text/plain string ok unless { path /round/last }
+    default_backend origin
+backend origin
+    mode http
+    http-reuse never
+    server o 127.0.0.1:$HOPORT
+CONF
+cat >"$WORK/origin.cfg" <<CONF
+global
+    maxconn 2000
+    nbthread 1
+    log stderr format short local0 warning
+defaults
+    mode http
+    log global
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend origin_in
+    bind 127.0.0.1:$HOPORT
+    http-request return status 200 content-type text/plain string origin
 CONF
 
 GW_PID=
@@ -253,7 +293,12 @@ start_haproxy() {
 }
 
 start_tsgwd
-[ "$FLOOD_ONLY" = 1 ] || [ "$FARM_ONLY" = 1 ] || start_haproxy
+if [ "$FLOOD_ONLY" = 0 ] && [ "$FARM_ONLY" = 0 ]; then
+    start_haproxy
+    haproxy -f "$WORK/origin.cfg" -db >"$WORK/origin.log" 2>&1 &
+    ORIGIN_PID=$!
+    PIDS+=("$ORIGIN_PID")
+fi
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 say "work dir $WORK; sink :$SPORT, tsgwd :$GPORT, haproxy :$HPORT; fd limit $NOFILE; load $LOADAVG"
 
@@ -342,6 +387,13 @@ b3_run() { # b3_run WHAT REP
         c0=$(cpu_ticks "$HAP_PID")
         r=$("$LOAD" "${HAP_ARGS[@]}" --setups "$B3_SETUPS" --concurrency "$B3_CONC" --timeout 300 | tail -n1)
         c1=$(cpu_ticks "$HAP_PID") ;;
+    haproxy_rounds | haproxy_exchange)
+        local port=$HRPORT
+        [ "$what" = haproxy_rounds ] || port=$HXPORT
+        c0=$(cpu_ticks "$HAP_PID")
+        r=$("$LOAD" --mode tls-only --gateway "127.0.0.1:$port" --rounds "$B3_ROUNDS" --setups "$B3_SETUPS" \
+            --concurrency "$B3_CONC" --timeout 300 | tail -n1)
+        c1=$(cpu_ticks "$HAP_PID") ;;
     esac
     [ -n "$r" ] || r=null
     record "{\"b\":\"b3\",\"what\":\"$what\",\"rep\":$rep,\"cpu_s\":$(echo "$c0 $c1 $CLK_TCK" | awk '{print ($2-$1)/$3}'),\"load\":$r}"
@@ -359,7 +411,10 @@ for rep in $(seq 1 "$B3_REPS"); do
         b3_run tsgw_ws "$rep"
     fi
     b3_run tsgw_tls "$rep"
+    b3_run haproxy_rounds "$rep"
+    b3_run haproxy_exchange "$rep"
 done
+stop_pid "$ORIGIN_PID"
 
 # ---------------------------------------------------------------- B2 memory (+ B4 on the big set)
 IDLE_PID=
@@ -756,6 +811,8 @@ def spread(v):
 s_ws, c_ws = b3("tsgw_ws")
 s_hap, c_hap = b3("haproxy_tls")
 s_gtls, c_gtls = b3("tsgw_tls")
+s_hr, c_hr = b3("haproxy_rounds")
+s_hx, c_hx = b3("haproxy_exchange")
 # the spread: each repetition's own ratio (tsgwd and HAProxy run back to back in it)
 r_ws, r_hap = b3_reps("tsgw_ws"), b3_reps("haproxy_tls")
 paired = [r_ws[k][0] / r_hap[k][0] for k in r_ws if k in r_hap and r_hap[k][0]]
@@ -781,6 +838,16 @@ res["b3_tsgwd_cpu_ms_per_handshake"] = rnd(c_gtls, 3)
 # server CPU per HAProxy bare handshake / per tsgwd tunnel setup: the rate ratio a dedicated
 # server core would give (steadier than the measured rates on a shared machine)
 res["b3_cpu_ratio"] = rnd(ratio(c_hap, c_ws), 3)
+# the baselines with a setup's exchange count: HAProxy's TLS handshake, then B3_ROUNDS HTTP
+# keep-alive request/response pairs it answers itself (rounds), or all but the last, which it
+# forwards over a new backend connection (exchange: the work of a setup but the logon's and
+# MS-TSGU's own)
+res["b3_rounds"] = $B3_ROUNDS
+for key, s_x, c_x in (("rounds", s_hr, c_hr), ("exchange", s_hx, c_hx)):
+    res["b3_haproxy_%s_per_s" % key] = rnd(s_x)
+    res["b3_haproxy_%s_cpu_ms" % key] = rnd(c_x, 3)
+    res["b3_ratio_vs_haproxy_%s" % key] = rnd(ratio(s_ws, s_x), 3)
+    res["b3_cpu_ratio_vs_haproxy_%s" % key] = rnd(ratio(c_x, c_ws), 3)
 
 b4 = []
 for l in b4lines:
@@ -900,6 +967,12 @@ p("  server CPU: tsgwd %s ms per tunnel setup (%s - %s); per bare handshake HAPr
     f(res["b3_haproxy_cpu_ms_per_handshake_max"], 3, 0), f(c_gtls, 3, 0)))
 p("  in server CPU: HAProxy per handshake / tsgwd per setup %s (each repetition's: %s to %s)" % (
     f(res["b3_cpu_ratio"], 3, 0), f(res["b3_cpu_ratio_min"], 3, 0), f(res["b3_cpu_ratio_max"], 3, 0)))
+p("  HAProxy with a setup's exchange count: TLS, then %d HTTP keep-alive rounds     per s   CPU ms   tsgwd setup against it:" % $B3_ROUNDS)
+p("                                                                               rate   CPU (HAProxy's / tsgwd's)")
+for key, label, s_x, c_x in (("rounds", "it answers all itself", s_hr, c_hr),
+                             ("exchange", "the last forwarded over a new backend connection", s_hx, c_hx)):
+    p("    %-50s %s %s   %s %s" % (label, f(s_x, 1, 8), f(c_x, 3, 8),
+        f(res["b3_ratio_vs_haproxy_%s" % key], 3, 6), f(res["b3_cpu_ratio_vs_haproxy_%s" % key], 3, 6)))
 p("  load average before each repetition: %s" % "; ".join(b3_loads))
 p("")
 p("B4 DisconnectUser, %s tunnels of one user among %s over %d users (median of %d)" % (

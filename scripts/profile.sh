@@ -4,7 +4,9 @@
 #
 #   scripts/profile.sh cpu [N]        server CPU per complete tunnel setup (N setups, default
 #                                     2000; tsgwd + key process utime+stime), and per bare TLS
-#                                     handshake to the same daemon
+#                                     handshake to the same daemon; HAProxy's per bare handshake
+#                                     and per handshake + 6 HTTP rounds it answers itself, or
+#                                     forwards the last over a new connection
 #   scripts/profile.sh callgrind [N]  tsgwd (and key process) under valgrind --tool=callgrind:
 #                                     instructions per setup (counters zeroed after start-up),
 #                                     N setups (default 300), top functions (inclusive and self)
@@ -175,9 +177,22 @@ print("%-22s %5d ok  %.3f ms server CPU each (user %.3f, kernel %.3f)  (%s)" % (
     if command -v haproxy >/dev/null; then
         # the floor, as in scripts/bench.sh: HAProxy 2.6 terminating TLS with the same key
         HPORT=$(free_port)
+        HRPORT=$(free_port)
         cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/combined.pem"
         printf 'global\n    maxconn 2000\n    nbthread 1\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 1h\n    timeout server 1h\nfrontend f\n    bind 127.0.0.1:%s ssl crt %s\n    default_backend b\nbackend b\n    server t 127.0.0.1:%s\n' \
             "$HPORT" "$WORK/combined.pem" "$SPORT" >"$WORK/haproxy.cfg"
+        # with a setup's exchange count (scripts/bench.sh, B3): 6 HTTP keep-alive rounds that
+        # HAProxy answers itself, or all but the last, forwarded over a new backend connection
+        HXPORT=$(free_port)
+        HOPORT=$(free_port)
+        printf 'frontend r\n    mode http\n    timeout http-keep-alive 1h\n    bind 127.0.0.1:%s ssl crt %s\n    http-request return status 200 content-type text/plain string ok\n' \
+            "$HRPORT" "$WORK/combined.pem" >>"$WORK/haproxy.cfg"
+        printf 'frontend x\n    mode http\n    timeout http-keep-alive 1h\n    bind 127.0.0.1:%s ssl crt %s\n    http-request return status 200 content-type text/plain string ok unless { path /round/last }\n    default_backend o\nbackend o\n    mode http\n    http-reuse never\n    server o 127.0.0.1:%s\n' \
+            "$HXPORT" "$WORK/combined.pem" "$HOPORT" >>"$WORK/haproxy.cfg"
+        printf 'global\n    maxconn 2000\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 1h\n    timeout server 1h\nfrontend o\n    bind 127.0.0.1:%s\n    http-request return status 200 content-type text/plain string origin\n' \
+            "$HOPORT" >"$WORK/origin.cfg"
+        haproxy -f "$WORK/origin.cfg" -db >"$WORK/origin.log" 2>&1 &
+        PIDS+=($!)
         haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
         HAP_PID=$!
         PIDS+=("$HAP_PID")
@@ -188,6 +203,8 @@ print("%-22s %5d ok  %.3f ms server CPU each (user %.3f, kernel %.3f)  (%s)" % (
         gw_pids() { echo "$HAP_PID"; }
         "$LOAD" --mode tls-only --gateway "127.0.0.1:$HPORT" --setups 20 --concurrency 4 >/dev/null
         run "HAProxy TLS handshake" --mode tls-only --gateway "127.0.0.1:$HPORT"
+        run "HAProxy TLS + 6 rounds" --mode tls-only --gateway "127.0.0.1:$HRPORT" --rounds 6
+        run "HAProxy TLS + 6, 1 fwd" --mode tls-only --gateway "127.0.0.1:$HXPORT" --rounds 6
     fi
     ;;
 perf)

@@ -5,7 +5,9 @@
  * bindings from the server certificate and the SPN HTTP/<gateway host>), then either a WebSocket
  * (101, masked binary frames) or the legacy pair (OUT 200 + 10 seed bytes, IN 200 then a chunked
  * request body), then HANDSHAKE, TUNNEL_CREATE, TUNNEL_AUTH, CHANNEL_CREATE and DATA.
- * `--mode tls-only` is the baseline: bare TLS to a TLS-terminating proxy, then raw bytes.
+ * `--mode tls-only` is the baseline: bare TLS to a TLS-terminating proxy, then raw bytes;
+ * with `--rounds K`, K HTTP/1.1 keep-alive request/response pairs after the handshake (the
+ * exchange count of a tunnel setup, against a proxy that answers them itself).
  *
  * Runs (one per invocation, results as one JSON line on stdout):
  *   bulk    (default) open --tunnels N, then move --bytes B per tunnel --direction up|down|both
@@ -74,7 +76,16 @@ enum { MODE_WS, MODE_LEGACY, MODE_TLS };
 enum { DIR_UP = 1, DIR_DOWN = 2, DIR_BOTH = 3 };
 enum { RUN_BULK, RUN_IDLE, RUN_SETUPS };
 
-enum conn_state { CS_CONNECT, CS_TLS, CS_AUTH1, CS_AUTH2, CS_STREAM, CS_INBODY, CS_DEAD };
+enum conn_state {
+    CS_CONNECT,
+    CS_TLS,
+    CS_AUTH1,
+    CS_AUTH2,
+    CS_ROUNDS,
+    CS_STREAM,
+    CS_INBODY,
+    CS_DEAD
+};
 enum tun_state { TS_HTTP, TS_HS, TS_TC, TS_TA, TS_CC, TS_OPEN, TS_ENDED };
 
 struct tun;
@@ -91,8 +102,9 @@ struct lconn {
     int wsrc;       /* an SSL_write to repeat: 0 none, 1 the out buffer, 2 the bulk template */
     size_t wlen;
     bool write_wants_read, read_wants_write;
-    uint64_t body_skip; /* body bytes of a 401 to discard */
-    unsigned seed_left; /* legacy OUT: seed bytes still to skip */
+    uint64_t body_skip;   /* body bytes of a 401 to discard */
+    unsigned seed_left;   /* legacy OUT: seed bytes still to skip */
+    unsigned rounds_done; /* tls-only --rounds: responses received */
     char ws_key[32];
     uint8_t negotiate[40];
     gss_ctx_id_t gctx; /* --negotiate: the SPNEGO/Kerberos initiator context */
@@ -158,8 +170,9 @@ static struct {
     bool farm; /* B4 call with farm scope (farm-invoke) */
     unsigned timeout_s;
     const char *client_name;
-    bool negotiate; /* Kerberos through SPNEGO (default ccache) instead of NTLM */
-    int cb_mode;    /* --negotiate: 0 right bindings, 1 --bad-cb, 2 --no-cb */
+    bool negotiate;  /* Kerberos through SPNEGO (default ccache) instead of NTLM */
+    int cb_mode;     /* --negotiate: 0 right bindings, 1 --bad-cb, 2 --no-cb */
+    unsigned rounds; /* tls-only: HTTP request/response pairs after the handshake */
 } O;
 
 static SSL_CTX *g_ctx;
@@ -1397,6 +1410,85 @@ static void ws_feed(struct lconn *c, const uint8_t *p, size_t n)
     }
 }
 
+/* tls-only --rounds: request K of the exchange. The first two carry an Authorization header
+ * of the size of FreeRDP's NTLM NEGOTIATE and AUTHENTICATE (base64), as a setup's two HTTP
+ * requests do; the rest are small, as its four MS-TSGU requests are. The last one asks for
+ * /round/last, which a proxy can forward to a backend, as CHANNEL_CREATE connects the target. */
+static void round_request(struct lconn *c)
+{
+    static const size_t token[] = {56, 640};
+    unsigned k = c->rounds_done;
+    char path[16];
+    if (k + 1 == O.rounds)
+        str_copy(path, "last", sizeof path);
+    else
+        snprintf(path, sizeof path, "%u", k + 1);
+    buf_printf(&c->out,
+               "GET /round/%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: MS-RDGateway/1.0\r\n"
+               "Connection: Keep-Alive\r\n",
+               path, O.gw_host);
+    if (k < 2) {
+        buf_append_str(&c->out, "Authorization: NTLM ");
+        if (buf_reserve(&c->out, token[k]) < 0) {
+            tun_fail(c->t, "out of memory");
+            return;
+        }
+        memset(buf_tail(&c->out), 'A', token[k]);
+        buf_commit(&c->out, token[k]);
+        buf_append_str(&c->out, "\r\n");
+    }
+    buf_append_str(&c->out, "\r\n");
+    conn_flush(c);
+}
+
+/* tls-only --rounds: one response (200, Content-Length body) completes each round. */
+static void rounds_feed(struct lconn *c, const uint8_t *p, size_t n)
+{
+    if (buf_append(&c->in, p, n) < 0) {
+        tun_fail(c->t, "out of memory");
+        return;
+    }
+    while (!c->dead && c->st == CS_ROUNDS) {
+        const char *d = (const char *)buf_data(&c->in);
+        size_t len = buf_len(&c->in);
+        const char *end = len >= 4 ? memmem(d, len, "\r\n\r\n", 4) : NULL;
+        if (!end) {
+            if (len > MAX_HTTP_HEAD)
+                tun_fail(c->t, "HTTP response head too large");
+            return;
+        }
+        size_t hl = (size_t)(end - d) + 4;
+        char head[1024], v[32];
+        if (hl >= sizeof head) {
+            tun_fail(c->t, "HTTP response head too large");
+            return;
+        }
+        memcpy(head, d, hl);
+        head[hl] = 0;
+        if (strncmp(head, "HTTP/1.1 200 ", 13) != 0) {
+            tun_fail(c->t, "round %u: %.40s", c->rounds_done + 1, head);
+            return;
+        }
+        uint64_t body = 0;
+        if (!http_header(head, "Content-Length", v, sizeof v) ||
+            parse_u64(v, 0, 65536, &body) < 0) {
+            tun_fail(c->t, "round %u: no Content-Length", c->rounds_done + 1);
+            return;
+        }
+        if (len < hl + body)
+            return;
+        buf_consume(&c->in, hl + (size_t)body);
+        if (++c->rounds_done < O.rounds) {
+            round_request(c);
+            continue;
+        }
+        buf_free(&c->in);
+        c->st = CS_STREAM;
+        conn_update(c);
+        tun_opened(c->t);
+    }
+}
+
 static void stream_feed(struct lconn *c, const uint8_t *p, size_t n)
 {
     if (c->st == CS_AUTH1 || c->st == CS_AUTH2) {
@@ -1405,6 +1497,10 @@ static void stream_feed(struct lconn *c, const uint8_t *p, size_t n)
     }
     if (c->st == CS_INBODY) /* the server never writes on IN after its 200 */
         return;
+    if (c->st == CS_ROUNDS) {
+        rounds_feed(c, p, n);
+        return;
+    }
     if (O.mode == MODE_TLS) {
         rx_payload(c->t, p, n);
         return;
@@ -1430,6 +1526,11 @@ static void on_tls_up(struct lconn *c)
         snprintf(g_cipher, sizeof g_cipher, "%s", SSL_get_cipher_name(c->ssl));
     }
     if (O.mode == MODE_TLS) {
+        if (O.rounds) {
+            c->st = CS_ROUNDS;
+            round_request(c);
+            return;
+        }
         c->st = CS_STREAM;
         conn_update(c);
         tun_opened(t);
@@ -1836,6 +1937,9 @@ static void usage(FILE *f)
            "                              (SIGUSR1/SIGUSR2: B4 disconnect measurement)\n"
            "  --setups N                  complete N setups, each closed once open\n"
            "  --concurrency C             setups in flight at once (default 64)\n"
+           "  --rounds K                  tls-only --setups: K HTTP/1.1 keep-alive requests\n"
+           "                              after the handshake, each awaiting its 200 (the\n"
+           "                              last one asks for /round/last)\n"
            "  --user U                    'DOMAIN\\user' or user (with --domain)\n"
            "  --domain D                  NTLM domain as sent\n"
            "  --password P | --nthash HEX credentials (password on the command line: tests only)\n"
@@ -1981,6 +2085,7 @@ int main(int argc, char **argv)
         OPT_NEGOTIATE,
         OPT_BADCB,
         OPT_NOCB,
+        OPT_ROUNDS,
     };
     static const struct option opts[] = {
         {"mode", required_argument, NULL, OPT_MODE},
@@ -2009,6 +2114,7 @@ int main(int argc, char **argv)
         {"negotiate", no_argument, NULL, OPT_NEGOTIATE},
         {"bad-cb", no_argument, NULL, OPT_BADCB},
         {"no-cb", no_argument, NULL, OPT_NOCB},
+        {"rounds", required_argument, NULL, OPT_ROUNDS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -2166,6 +2272,11 @@ int main(int argc, char **argv)
         case OPT_NOCB:
             O.cb_mode = 2;
             break;
+        case OPT_ROUNDS:
+            if (parse_u64(optarg, 1, 100, &v) < 0)
+                goto bad;
+            O.rounds = (unsigned)v;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -2179,6 +2290,10 @@ int main(int argc, char **argv)
     }
     if (!have_gw || optind != argc) {
         usage(stderr);
+        return 2;
+    }
+    if (O.rounds && (O.mode != MODE_TLS || O.run != RUN_SETUPS)) {
+        fprintf(stderr, "tsgw-load: --rounds goes with --mode tls-only --setups\n");
         return 2;
     }
     if (O.mode != MODE_TLS && !O.negotiate &&
