@@ -967,12 +967,13 @@ p("  server CPU: tsgwd %s ms per tunnel setup (%s - %s); per bare handshake HAPr
     f(res["b3_haproxy_cpu_ms_per_handshake_max"], 3, 0), f(c_gtls, 3, 0)))
 p("  in server CPU: HAProxy per handshake / tsgwd per setup %s (each repetition's: %s to %s)" % (
     f(res["b3_cpu_ratio"], 3, 0), f(res["b3_cpu_ratio_min"], 3, 0), f(res["b3_cpu_ratio_max"], 3, 0)))
-p("  HAProxy with a setup's exchange count: TLS, then %d HTTP keep-alive rounds     per s   CPU ms   tsgwd setup against it:" % $B3_ROUNDS)
-p("                                                                               rate   CPU (HAProxy's / tsgwd's)")
-for key, label, s_x, c_x in (("rounds", "it answers all itself", s_hr, c_hr),
+p("  HAProxy doing a setup's exchange count: TLS, then %d HTTP keep-alive rounds" % $B3_ROUNDS)
+p("    %-56s %8s %7s %9s %9s" % ("", "per s", "CPU ms", "rate x", "CPU x"))
+for key, label, s_x, c_x in (("rounds", "it answers all of them itself", s_hr, c_hr),
                              ("exchange", "the last forwarded over a new backend connection", s_hx, c_hx)):
-    p("    %-50s %s %s   %s %s" % (label, f(s_x, 1, 8), f(c_x, 3, 8),
-        f(res["b3_ratio_vs_haproxy_%s" % key], 3, 6), f(res["b3_cpu_ratio_vs_haproxy_%s" % key], 3, 6)))
+    p("    %-56s %s %s %s %s" % (label, f(s_x, 1, 8), f(c_x, 3, 7),
+        f(res["b3_ratio_vs_haproxy_%s" % key], 3, 9), f(res["b3_cpu_ratio_vs_haproxy_%s" % key], 3, 9)))
+p("    x: the tsgwd tunnel setup against it, in rate (tsgwd's / HAProxy's) and in server CPU (HAProxy's / tsgwd's)")
 p("  load average before each repetition: %s" % "; ".join(b3_loads))
 p("")
 p("B4 DisconnectUser, %s tunnels of one user among %s over %d users (median of %d)" % (
