@@ -120,6 +120,9 @@ SSL *tls_accept_new(struct tls_ctx *t, int fd)
         return NULL;
     }
     SSL_set_accept_state(s);
+    /* the setup's records are coalesced (tls_out.c); without the filter (out of memory)
+     * every record is written at once, as it always was */
+    tls_out_attach(s);
     if (t->key_isolated && ASYNC_is_capable())
         SSL_set_mode(s, SSL_MODE_ASYNC); /* the signature does not stall the loop (keyproc.c) */
     return s;

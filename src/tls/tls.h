@@ -54,6 +54,28 @@ size_t tls_pending(SSL *s);
 /* Bytes read from the socket and not yet returned by tls_read (whole or partial records, with
  * the read-ahead every context uses): the socket may be empty while tls_read has data. */
 bool tls_has_buffered(SSL *s);
+/* Output coalescing (tls_out.c). Every connection starts with a filter between the SSL and
+ * its socket on the write side. Between tls_cork and tls_uncork (nested: the outermost uncork
+ * counts), what OpenSSL writes (handshake flights, the TLS 1.3 session tickets, records of
+ * tls_write) collects in a buffer of up to 16 KiB and goes out in one write() when uncorked,
+ * so that the tickets and the first answer leave together. Uncorked, writes go straight to the
+ * socket, behind anything a partial flush left. tls_uncork and tls_out_push return 1 (nothing
+ * held), TLS_WANT_WRITE (the rest is held: call tls_out_push when writable) or TLS_ERR. */
+void tls_cork(SSL *s);
+int tls_uncork(SSL *s);
+/* Writes what is held; while corked only with force (a response before a close). */
+int tls_out_push(SSL *s, bool force);
+/* Bytes are held (corked, or left by a partial write). */
+bool tls_out_held(SSL *s);
+/* The socket refused part of what is held: wait for writability, then tls_out_push. */
+bool tls_out_blocked(SSL *s);
+/* The connection leaves its setup: from now on writes go straight to the socket, and the
+ * filter is removed as soon as it holds nothing (the relay pays nothing for it). */
+void tls_out_release(SSL *s);
+/* Closing: uncorks and tries once to write what is held (close_notify included). */
+void tls_out_end(SSL *s);
+/* Internal: inserts the filter (tls_accept_new does). 0 or -1. */
+int tls_out_attach(SSL *s);
 /* Sends close_notify without waiting for the peer's. */
 void tls_shutdown(SSL *s);
 /* Text of the last OpenSSL error (for logs). */
