@@ -42,6 +42,11 @@ start_target "$TPORT" target || { echo "Bail out! RDP target did not start"; exi
 start_tsgwd "$WORK/tsgw.conf" gw || { echo "Bail out! tsgwd did not start"; exit 1; }
 
 GW="/g:127.0.0.1:$GPORT /gu:CONTOSO\\alice /gp:Secret1"
+# output coalescing (docs/internals.md): a request that comes with the client's TLS 1.3
+# Finished is answered with the two session tickets and the 401 in one write (one segment)
+python3 "$(dirname "$0")/tls_segments.py" 127.0.0.1 "$GPORT" >"$WORK/segs.log" 2>&1
+ok "TLS 1.3 session tickets and the first answer leave in one segment" \
+    has segs "segments=1 tickets=yes status=401"
 ok "the private key is held by the key process" has gw "private key held by the key process"
 KEYPID=$(grep -o 'key process (pid [0-9]*' "$WORK/gw.log" | grep -o '[0-9]*$')
 ok "the key process is a child of tsgwd named tsgwd-key" \
