@@ -103,40 +103,6 @@ static bool read_waits_briefly(const struct conn *c)
            buf_len(&c->out) <= c->gw->cfg->lim.relay_buffer;
 }
 
-/* The socket refused part of the output a turn collected (tls.h, output coalescing). */
-static bool out_blocked(const struct conn *c)
-{
-    return c->ssl && tls_out_blocked(c->ssl);
-}
-
-/* Output held by the coalescing filter: corked in this turn, or left by a partial write. */
-static bool out_held(const struct conn *c)
-{
-    return c->ssl && tls_out_held(c->ssl);
-}
-
-/* A connection's turn (its events, its ready-list pass, a handshake step): what it writes
- * collects and leaves in one write() at the end (tls.h, output coalescing), the TLS 1.3
- * tickets and the first answer together. Connections past their setup have no filter (a
- * relay pays nothing). Nested turns count once. */
-static void turn_begin(struct conn *c)
-{
-    if (c->ssl)
-        tls_cork(c->ssl);
-}
-
-/* Ends the turn: writes what it collected (the log lines before it, logsink.h). */
-static void turn_end(struct conn *c)
-{
-    if (!c->ssl || c->dead)
-        return;
-    if (out_held(c))
-        sink_flush();
-    int r = tls_uncork(c->ssl);
-    if (r == TLS_ERR)
-        conn_close(c, "write failed");
-}
-
 /* woken_idle: the loop reported input while the connection could not read it */
 static void update_io(struct conn *c, bool woken_idle)
 {
@@ -148,12 +114,12 @@ static void update_io(struct conn *c, bool woken_idle)
          * our answer, so nothing arrives; see conn_on_io): the answer resumes the handshake */
         if (c->sign_pending)
             return;
-        ev = c->want_write_for_read || out_blocked(c) ? EPOLLOUT : EPOLLIN;
+        ev = c->want_write_for_read || conn_out_blocked(c) ? EPOLLOUT : EPOLLIN;
     } else {
         if (conn_can_read(c) || c->want_read_for_write ||
             (!woken_idle && (c->io.events & EPOLLIN) && read_waits_briefly(c)))
             ev |= EPOLLIN;
-        if (buf_len(&c->out) || c->want_write_for_read || out_blocked(c))
+        if (buf_len(&c->out) || c->want_write_for_read || conn_out_blocked(c))
             ev |= EPOLLOUT;
     }
     if (io_set(&c->gw->loop, &c->io, ev) < 0) {
@@ -193,10 +159,7 @@ void conn_close(struct conn *c, const char *why)
     if (c->ssl) {
         if (!c->close_after_flush)
             tls_shutdown(c->ssl);
-        /* what this turn collected goes out now, the close_notify with it */
-        if (out_held(c))
-            sink_flush();
-        tls_out_end(c->ssl);
+        conn_out_end(c); /* what the turn collected goes out, the close_notify with it */
     }
     shutdown(c->io.fd, SHUT_RDWR);
     struct tunnel *t = c->tun;
@@ -285,9 +248,9 @@ void conn_flush(struct conn *c)
         conn_close(c, "write failed");
         return;
     }
-    /* Held output (output coalescing): in a turn it waits for the turn's end, unless the
-     * connection closes after this answer; left by a partial write, it goes now. */
-    if (!buf_len(&c->out) && out_held(c)) {
+    /* Output held in a turn waits for the turn's end (conn_out.c), unless the connection closes
+     * after this answer; left by a partial write, it goes now. */
+    if (!buf_len(&c->out) && conn_out_held(c) && (c->close_after_flush || conn_out_blocked(c))) {
         sink_flush();
         if (tls_out_push(c->ssl, c->close_after_flush) == TLS_ERR) {
             conn_close(c, "write failed");
@@ -296,7 +259,7 @@ void conn_flush(struct conn *c)
     }
     if (!buf_len(&c->out)) {
         buf_shrink_if_empty(&c->out);
-        if (c->close_after_flush && !out_held(c)) {
+        if (c->close_after_flush && !conn_out_held(c)) {
             conn_close(c, "response sent");
             return;
         }
@@ -385,10 +348,10 @@ void conn_handshake(struct conn *c)
 {
     /* the server flight; then, in the step that ends the handshake, the session tickets and
      * the answer to a request that came with the client's Finished: one write each */
-    turn_begin(c);
+    conn_turn_begin(c);
     handshake_step(c);
-    turn_end(c);
-    if (!c->dead && out_blocked(c))
+    conn_turn_end(c);
+    if (!c->dead && conn_out_blocked(c))
         conn_update_io(c);
 }
 
@@ -422,14 +385,14 @@ static void conn_on_io(struct io *io, uint32_t events)
         return;
     }
     bool woken_idle = (events & EPOLLIN) && !conn_can_read(c);
-    turn_begin(c);
+    conn_turn_begin(c);
     if (events & EPOLLOUT || c->want_read_for_write)
         conn_flush(c);
     if (!c->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR) || c->want_write_for_read))
         conn_read(c);
     if (!c->dead && (events & (EPOLLHUP | EPOLLERR)) && !conn_can_read(c))
         conn_close(c, "connection reset");
-    turn_end(c);
+    conn_turn_end(c);
     if (!c->dead)
         update_io(c, woken_idle);
 }
@@ -840,14 +803,14 @@ void gw_run_ready(struct gateway *gw)
             preauth_handshake(c);
             continue;
         }
-        turn_begin(c);
+        conn_turn_begin(c);
         if (c->tun && (c->phase == CONN_WS || c->phase == CONN_LEGACY_IN_BODY))
             tunnel_process(c->tun);
         if (!c->dead)
             conn_process(c);
         if (!c->dead)
             conn_read(c);
-        turn_end(c);
+        conn_turn_end(c);
         if (!c->dead)
             conn_update_io(c);
     }

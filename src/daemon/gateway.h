@@ -255,6 +255,16 @@ void conn_mark_ready(struct conn *c);
 void conn_after_flush_close(struct conn *c);
 bool conn_can_read(const struct conn *c);
 
+/* conn_out.c: output coalescing (tls.h). Between conn_turn_begin and conn_turn_end (nested:
+ * the outermost counts) what the connection writes is collected and then written at once;
+ * what the socket refuses stays held (conn_out_blocked: wait for EPOLLOUT, conn_flush pushes
+ * it). conn_out_end: the connection closes, what is held goes out (one attempt). */
+void conn_turn_begin(struct conn *c);
+void conn_turn_end(struct conn *c);
+bool conn_out_held(const struct conn *c);
+bool conn_out_blocked(const struct conn *c);
+void conn_out_end(struct conn *c);
+
 /* gateway.c, shared with the other daemon files */
 /* True when the audit switches want event id logged. */
 bool gw_event_wanted(const struct gateway *gw, int id);
