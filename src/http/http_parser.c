@@ -1,6 +1,8 @@
 /* Sans-I/O HTTP/1.1 request parser: request line + header block (RFC 9112 §2-§6).
  *
- * Every byte goes through one switch, so the result never depends on how the input was split.
+ * Every byte goes through the same checks, so the result never depends on how the input was
+ * split: runs of ordinary bytes are copied at once (the caps checked for the whole run), CR and
+ * LF go through one switch.
  * Bytes are copied into p->blk (allocated once, max_header_bytes + 1) and a line is parsed in
  * place when its LF arrives: separators are overwritten with NULs so that the request and header
  * strings point straight into the block. The block itself can never grow past the limits.
@@ -29,7 +31,26 @@ static bool is_tchar(unsigned char c)
 {
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
         return true;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
 }
 
 static bool is_ows(unsigned char c)
@@ -44,10 +65,15 @@ static unsigned char ascii_lower(unsigned char c)
 
 static bool ascii_ieq(const char *a, const char *b)
 {
-    for (; *a && *b; a++, b++)
-        if (ascii_lower((unsigned char)*a) != ascii_lower((unsigned char)*b))
-            return false;
-    return *a == *b;
+    for (;; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x == y) {
+            if (!x)
+                return true;
+        } else if (ascii_lower(x) != ascii_lower(y)) {
+            return false; /* also when one string ends first: NUL lowers to itself */
+        }
+    }
 }
 
 static bool ascii_ieq_n(const char *a, size_t n, const char *b)
@@ -241,6 +267,35 @@ ssize_t http_parser_feed(struct http_parser *p, const uint8_t *data, size_t len)
     if (p->state == ST_DONE || p->state == ST_ERROR || !p->blk)
         return 0;
     for (size_t i = 0; i < len; i++) {
+        if (p->state == ST_REQLINE || p->state == ST_HEADER) {
+            /* Fast path: copy the run of ordinary bytes up to the next CR or LF at once, with
+             * the same caps the per-byte checks below apply, in the same order: byte k of the
+             * run would fail the line cap first (414/431) when k >= room_line, else the block
+             * cap (431) when k >= room_blk. The CR or LF itself goes through the switch. */
+            const uint8_t *lf = memchr(data + i, '\n', len - i);
+            size_t run = lf ? (size_t)(lf - (data + i)) : len - i;
+            const uint8_t *cr = memchr(data + i, '\r', run);
+            if (cr)
+                run = (size_t)(cr - (data + i));
+            if (run > 0) {
+                bool reqline = p->state == ST_REQLINE;
+                uint32_t line_cap = reqline ? p->lim.max_request_line : p->lim.max_header_line;
+                uint32_t cur = p->blk_len - p->line_start;
+                uint64_t room_line = cur < line_cap ? (uint64_t)line_cap - cur : 0;
+                uint64_t room_blk = p->blk_len < p->lim.max_header_bytes
+                                        ? (uint64_t)p->lim.max_header_bytes - p->blk_len
+                                        : 0;
+                if (run > room_line && room_line <= room_blk)
+                    return fail(p, reqline ? 414 : 431);
+                if (run > room_blk)
+                    return fail(p, 431);
+                memcpy(p->blk + p->blk_len, data + i, run);
+                p->blk_len += (uint32_t)run;
+                i += run;
+                if (i == len)
+                    break;
+            }
+        }
         unsigned char c = data[i];
         bool reqline = p->state == ST_REQLINE || p->state == ST_REQLINE_CR;
         bool after_cr = p->state == ST_REQLINE_CR || p->state == ST_HEADER_CR;

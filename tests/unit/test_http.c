@@ -749,10 +749,36 @@ static void test_limit_zero_bytes(void **state)
     assert_int_equal(status_lim(&lim, "\r\n"), -1);
 }
 
+/* Runs of ordinary bytes are copied at once: when a run crosses both the line cap and the block
+ * cap, the status is the one the first byte over either cap gives (the line cap is checked
+ * first), whatever the split. */
+static void test_limit_run_crosses_both(void **state)
+{
+    (void)state;
+    struct http_limits lim = ROOMY;
+    lim.max_request_line = 10;
+    lim.max_header_bytes = 10;
+    assert_int_equal(status_lim(&lim, "GET /aaaaaaaaaaaaaaaa"), 414); /* both at byte 11 */
+    lim.max_header_bytes = 9;
+    assert_int_equal(status_lim(&lim, "GET /aaaaaaaaaaaaaaaa"), 431); /* the block first */
+    lim.max_header_bytes = 11;
+    assert_int_equal(status_lim(&lim, "GET /aaaaaaaaaaaaaaaa"), 414); /* the line first */
+    /* a header line: the block cap is reached inside the second line */
+    lim = ROOMY;
+    lim.max_header_line = 8;
+    lim.max_header_bytes = 24; /* "GET / HTTP/1.1\r\n" is 16 */
+    assert_int_equal(status_lim(&lim, "GET / HTTP/1.1\r\nAbcdefgh\r\n"), 431);
+    assert_int_equal(status_lim(&lim, "GET / HTTP/1.1\r\nA: bcdef\r\n\r\n"), 431);
+    lim.max_header_bytes = 30;
+    assert_int_equal(status_lim(&lim, "GET / HTTP/1.1\r\nA: bcdef\r\n\r\n"), 0);
+    assert_int_equal(status_lim(&lim, "GET / HTTP/1.1\r\nA: bcdefg\r\n\r\n"), 431);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_freerdp_out_type1),
+        cmocka_unit_test(test_limit_run_crosses_both),
         cmocka_unit_test(test_freerdp_out_type3),
         cmocka_unit_test(test_legacy_in_chunked),
         cmocka_unit_test(test_wbemcli_post),
