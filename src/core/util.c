@@ -148,16 +148,33 @@ size_t base64_encode(const uint8_t *in, size_t len, char *out, size_t outsz)
     return o;
 }
 
+/* Value of each byte in the base64 alphabet (RFC 4648 §4), 255 for every other byte ('=' too:
+ * padding is handled on its own in the last quad). */
+/* clang-format off */
+static const uint8_t b64tab[256] = {
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  /* 0x00 */
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  /* 0x10 */
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  62, 255, 255, 255,  63,  /* 0x20 */
+     52,  53,  54,  55,  56,  57,  58,  59,  60,  61, 255, 255, 255, 255, 255, 255,  /* 0x30 */
+    255,   0,   1,   2,   3,   4,   5,   6,   7,   8,   9,  10,  11,  12,  13,  14,  /* 0x40 */
+     15,  16,  17,  18,  19,  20,  21,  22,  23,  24,  25, 255, 255, 255, 255, 255,  /* 0x50 */
+    255,  26,  27,  28,  29,  30,  31,  32,  33,  34,  35,  36,  37,  38,  39,  40,  /* 0x60 */
+     41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51, 255, 255, 255, 255, 255,  /* 0x70 */
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  /* 0x80 */
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  /* 0x90 */
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  /* 0xa0 */
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  /* 0xb0 */
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  /* 0xc0 */
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  /* 0xd0 */
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  /* 0xe0 */
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,  /* 0xf0 */
+};
+/* clang-format on */
+
 static int b64val(char c)
 {
-    /* arithmetic instead of a search through the alphabet (tokens are decoded per logon) */
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
+    uint8_t v = b64tab[(unsigned char)c];
+    return v == 255 ? -1 : v;
 }
 
 int base64_decode(const char *in, size_t len, uint8_t *out, size_t outsz)
@@ -165,13 +182,27 @@ int base64_decode(const char *in, size_t len, uint8_t *out, size_t outsz)
     if (len % 4)
         return -1;
     size_t o = 0;
-    for (size_t i = 0; i < len; i += 4) {
+    /* Every quad but the last: four alphabet characters (no padding there), three bytes. One
+     * table lookup per character; the OR of the four values has bit 7 set if any is invalid. */
+    size_t full = len ? len - 4 : 0;
+    const unsigned char *u = (const unsigned char *)in;
+    for (size_t i = 0; i < full; i += 4) {
+        uint32_t a = b64tab[u[i]], b = b64tab[u[i + 1]], c = b64tab[u[i + 2]], d = b64tab[u[i + 3]];
+        if ((a | b | c | d) & 0x80)
+            return -1;
+        if (o + 3 > outsz)
+            return -1;
+        uint32_t w = (a << 18) | (b << 12) | (c << 6) | d;
+        out[o++] = (uint8_t)(w >> 16);
+        out[o++] = (uint8_t)(w >> 8);
+        out[o++] = (uint8_t)w;
+    }
+    for (size_t i = full; i < len; i += 4) { /* the last quad: at most two '=' at its end */
         int v[4];
         int pad = 0;
         for (int k = 0; k < 4; k++) {
             if (in[i + k] == '=') {
-                /* padding only at the very end, and at most two */
-                if (i + 4 != len || k < 2)
+                if (k < 2)
                     return -1;
                 v[k] = 0;
                 pad++;
