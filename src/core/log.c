@@ -30,13 +30,47 @@ int log_get_level(void)
     return g_level;
 }
 
+/* Decimal digits of v at out (no NUL); returns their count (at most 20). */
+static size_t put_dec(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" (n >= 25). The part up to the seconds is formatted once per second
+ * and thread (log lines come from the loop and from worker threads). */
 static void stamp_us(char *out, size_t n, uint64_t us)
 {
+    static _Thread_local time_t cached_sec = -1;
+    static _Thread_local char cached[24];
+    static _Thread_local size_t cached_len;
     time_t sec = (time_t)(us / 1000000);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    size_t k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + k, n - k, ".%03dZ", (int)(us % 1000000 / 1000));
+    if (sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&sec, &tm);
+        cached_len = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = sec;
+    }
+    unsigned ms = (unsigned)(us % 1000000 / 1000);
+    if (n < cached_len + 6) { /* never with the callers' buffers; kept correct anyway */
+        snprintf(out, n, "%s.%03uZ", cached, ms);
+        return;
+    }
+    memcpy(out, cached, cached_len);
+    char *o = out + cached_len;
+    o[0] = '.';
+    o[1] = (char)('0' + ms / 100);
+    o[2] = (char)('0' + ms / 10 % 10);
+    o[3] = (char)('0' + ms % 10);
+    o[4] = 'Z';
+    o[5] = '\0';
 }
 
 static uint64_t realtime_us(void)
@@ -83,8 +117,28 @@ void log_msg(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* "<ts> tsgwd[<pid>]: <level>: <msg>", cut at the end of line[] like snprintf would */
     char line[2200];
-    snprintf(line, sizeof line, "%s tsgwd[%d]: %s: %s", ts, (int)log_pid(), names[level & 3], msg);
+    size_t o = 0;
+    char pre[96];
+    size_t tl = strlen(ts), nl = strlen(names[level & 3]);
+    memcpy(pre, ts, tl);
+    o = tl;
+    memcpy(pre + o, " tsgwd[", 7);
+    o += 7;
+    o += put_dec(pre + o, (uint64_t)log_pid());
+    memcpy(pre + o, "]: ", 3);
+    o += 3;
+    memcpy(pre + o, names[level & 3], nl);
+    o += nl;
+    memcpy(pre + o, ": ", 2);
+    o += 2;
+    memcpy(line, pre, o);
+    size_t ml = strlen(msg);
+    if (ml > sizeof line - 1 - o)
+        ml = sizeof line - 1 - o;
+    memcpy(line + o, msg, ml);
+    line[o + ml] = '\0';
     sink_msg(level, line, msg);
 }
 
@@ -94,9 +148,23 @@ void ev_begin(struct event_line *e, int id)
     e->id = id;
     e->time_us = realtime_us();
     stamp_us(e->time, sizeof e->time, e->time_us);
-    buf_printf(&e->b, "%s tsgwd[%d]: ", e->time, (int)log_pid());
-    e->msg_off = buf_len(&e->b);
-    buf_printf(&e->b, "EVENT %d", id);
+    /* "<time> tsgwd[<pid>]: EVENT <id>"; room for a typical event line up front */
+    char head[96];
+    size_t tl = strlen(e->time), o = tl;
+    memcpy(head, e->time, tl);
+    memcpy(head + o, " tsgwd[", 7);
+    o += 7;
+    o += put_dec(head + o, (uint64_t)log_pid());
+    memcpy(head + o, "]: ", 3);
+    o += 3;
+    e->msg_off = o;
+    memcpy(head + o, "EVENT ", 6);
+    o += 6;
+    if (id < 0)
+        head[o++] = '-';
+    o += put_dec(head + o, id < 0 ? 0 - (uint64_t)(int64_t)id : (uint64_t)id);
+    buf_reserve(&e->b, 512);
+    buf_append(&e->b, head, o);
 }
 
 /* Appends value with control characters as '?' (and '"' and '\\' escaped when quoted), in one
@@ -129,11 +197,40 @@ static void kv_put(struct event_line *e, const char *key, const char *value, boo
     buf_put_u8(&e->kv, 0);
 }
 
+/* Appends ` key="` and, when v is given, `v"` (a number: nothing to escape), in one append. */
+static void put_key(struct buf *b, const char *key, const char *v, size_t vl)
+{
+    char t[128];
+    size_t kl = strlen(key);
+    if (kl + vl + 4 > sizeof t) {
+        buf_put_u8(b, ' ');
+        buf_append(b, key, kl);
+        buf_append(b, "=\"", 2);
+        if (v) {
+            buf_append(b, v, vl);
+            buf_put_u8(b, '"');
+        }
+        return;
+    }
+    size_t o = 0;
+    t[o++] = ' ';
+    memcpy(t + o, key, kl);
+    o += kl;
+    t[o++] = '=';
+    t[o++] = '"';
+    if (v) {
+        memcpy(t + o, v, vl);
+        o += vl;
+        t[o++] = '"';
+    }
+    buf_append(b, t, o);
+}
+
 void ev_str(struct event_line *e, const char *key, const char *value)
 {
     if (!value)
         value = "";
-    buf_printf(&e->b, " %s=\"", key);
+    put_key(&e->b, key, NULL, 0);
     put_clean(&e->b, value, true);
     buf_put_u8(&e->b, '"');
     kv_put(e, key, value, false);
@@ -142,8 +239,8 @@ void ev_str(struct event_line *e, const char *key, const char *value)
 void ev_u64(struct event_line *e, const char *key, uint64_t value)
 {
     char v[24];
-    snprintf(v, sizeof v, "%llu", (unsigned long long)value);
-    buf_printf(&e->b, " %s=\"%s\"", key, v);
+    v[put_dec(v, value)] = '\0';
+    put_key(&e->b, key, v, strlen(v));
     kv_put(e, key, v, true);
 }
 

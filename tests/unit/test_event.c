@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -52,9 +54,48 @@ static void test_fields(void **state)
                                      "IpAddress=\"192.0.2.7\" TunnelId=\"7\"");
     assert_non_null(strstr(ev->line, " tsgwd["));
     assert_int_equal(strlen(ev->time), 24);
+    /* the whole line: "<time> tsgwd[<pid>]: <message>", the time as ISO 8601 with ms, in UTC,
+     * within a second of now (it is formatted from a per-second cache) */
+    char head[64];
+    snprintf(head, sizeof head, "%s tsgwd[%d]: ", ev->time, (int)getpid());
+    assert_int_equal(strncmp(ev->line, head, strlen(head)), 0);
+    assert_string_equal(ev->line + strlen(head), ev->message);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    unsigned ms = 1000;
+    char z = 0;
+    assert_int_equal(sscanf(ev->time, "%4d-%2d-%2dT%2d:%2d:%2d.%3u%c", &tm.tm_year, &tm.tm_mon,
+                            &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &z),
+                     8);
+    assert_true(ms < 1000);
+    assert_int_equal(z, 'Z');
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    assert_true(llabs((long long)(t - time(NULL))) <= 2);
+    assert_int_equal((uint64_t)t, ev->time_us / 1000000);
+    assert_int_equal(ms, ev->time_us % 1000000 / 1000);
     assert_int_equal(event_count(200), 1);
     assert_int_equal(event_count(300), 0);
     assert_int_equal(event_count_total(), 1);
+}
+
+/* Numbers: 0, the largest, and an id printed as the text line's "EVENT <id>". */
+static void test_numbers(void **state)
+{
+    (void)state;
+    struct event_line e;
+    ev_begin(&e, 4021);
+    ev_u64(&e, "Zero", 0);
+    ev_u64(&e, "Max", UINT64_MAX);
+    ev_u64(&e, "Ten", 10);
+    ev_end(&e);
+    const struct event *ev = event_history_at(0);
+    assert_non_null(ev);
+    assert_string_equal(ev->message,
+                        "EVENT 4021 Zero=\"0\" Max=\"18446744073709551615\" Ten=\"10\"");
+    assert_string_equal(event_get(ev, "Max"), "18446744073709551615");
+    assert_true(ev->f[1].number);
 }
 
 static void test_ring_bounded(void **state)
@@ -196,6 +237,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_fields, setup),
+        cmocka_unit_test_setup(test_numbers, setup),
         cmocka_unit_test_setup(test_ring_bounded, setup),
         cmocka_unit_test_setup(test_subscriber_gap, setup),
         cmocka_unit_test_setup(test_unsubscribe_in_notify, setup),
