@@ -297,6 +297,7 @@ void conn_handle_request(struct conn *c)
         if (r == LOGON_AUTHED) {
             c->authed = true;
             preauth_release(c);
+            tls_keep_buffers(c->ssl);        /* until the channel opens (tunnel.c) */
             c->who = identity_share(c->who); /* one copy per user from here on */
         } else {
             c->unsupported_auth = true; /* refused by the tunnel at its first packet */
@@ -312,6 +313,7 @@ void conn_logon_done(struct conn *c, int result)
     if (result == LOGON_AUTHED) {
         c->authed = true;
         preauth_release(c);
+        tls_keep_buffers(c->ssl);        /* until the channel opens (tunnel.c) */
         c->who = identity_share(c->who); /* one copy per user from here on */
         start_channel(c, &c->hp->req);
     } else {

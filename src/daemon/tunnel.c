@@ -449,6 +449,11 @@ static void channel_opened(struct tunnel *t)
     char addr[64];
     sockaddr_to_str(sa, addr, sizeof addr);
     drop_cands(t);
+    /* the setup is over: idle tunnels hold no record buffers (tls.h) */
+    if (t->out)
+        tls_release_buffers(t->out->ssl);
+    if (t->in && t->in != t->out)
+        tls_release_buffers(t->in->ssl);
     if (reg_add(&gw->reg, &t->reg) < 0) {
         log_warn("tunnel %llu: registry insert failed", (unsigned long long)t->id);
         chanless_add(t); /* a DisconnectUser still finds it */

@@ -197,6 +197,20 @@ int tls_handshake(SSL *s)
     return m == TLS_EOF ? TLS_ERR : m;
 }
 
+void tls_keep_buffers(SSL *s)
+{
+    if (s)
+        SSL_clear_mode(s, SSL_MODE_RELEASE_BUFFERS);
+}
+
+void tls_release_buffers(SSL *s)
+{
+    if (!s || (SSL_get_mode(s) & SSL_MODE_RELEASE_BUFFERS))
+        return;
+    SSL_set_mode(s, SSL_MODE_RELEASE_BUFFERS);
+    SSL_free_buffers(s); /* 0 when data waits in them: they go once it is consumed or sent */
+}
+
 int tls_cbt_from_pem(const char *path, uint8_t out[2][16], unsigned *n, char *err, size_t errsz)
 {
     FILE *f = fopen(path, "r");

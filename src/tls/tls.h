@@ -43,6 +43,13 @@ void *tls_owner(SSL *s);
 
 /* 1 when established, or one of the negative results above (TLS_WANT_ASYNC included). */
 int tls_handshake(SSL *s);
+/* Record buffers (about 17 KB each way) are freed whenever they are empty
+ * (SSL_MODE_RELEASE_BUFFERS), so idle connections hold none. tls_keep_buffers suspends that for
+ * a burst of request/response pairs (an authenticated tunnel setup) so that each pair does not
+ * free and allocate both again; tls_release_buffers ends the burst and frees them now if they
+ * are empty. */
+void tls_keep_buffers(SSL *s);
+void tls_release_buffers(SSL *s);
 /* The NTLM channel-binding values of the first certificate in a PEM file (the front proxy's
  * certificate, when a proxy terminates TLS). 0 or -1 with err. */
 int tls_cbt_from_pem(const char *path, uint8_t out[2][16], unsigned *n, char *err, size_t errsz);
