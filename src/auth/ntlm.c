@@ -292,22 +292,33 @@ uint64_t ntlm_filetime_from_unix(uint64_t unix_seconds)
     return (unix_seconds + 11644473600ull) * 10000000ull;
 }
 
+/* The NEGOTIATE copy (8 KB of room) only ever holds its first negotiate_len bytes: every copy
+ * into it is preceded by a wipe and followed by setting negotiate_len, and nothing reads past
+ * it. So a wipe clears those bytes and every field after the array, not the whole 9 KB (three
+ * wipes and an init per logon; a full one also evicts most of L1). */
+static void ctx_wipe(struct ntlm_ctx *c)
+{
+    size_t n = c->negotiate_len < sizeof c->negotiate ? c->negotiate_len : sizeof c->negotiate;
+    OPENSSL_cleanse(c->negotiate, n);
+    OPENSSL_cleanse(&c->negotiate_len, sizeof *c - offsetof(struct ntlm_ctx, negotiate_len));
+}
+
 void ntlm_ctx_init(struct ntlm_ctx *c)
 {
-    memset(c, 0, sizeof *c);
+    memset(&c->negotiate_len, 0, sizeof *c - offsetof(struct ntlm_ctx, negotiate_len));
     c->state = ST_INIT;
 }
 
 void ntlm_ctx_clear(struct ntlm_ctx *c)
 {
-    OPENSSL_cleanse(c, sizeof *c);
+    ctx_wipe(c);
     c->state = ST_INIT;
 }
 
 /* Wipes everything but leaves the context unusable until ntlm_ctx_init/clear. */
 static void ctx_spend(struct ntlm_ctx *c)
 {
-    OPENSSL_cleanse(c, sizeof *c);
+    ctx_wipe(c);
     c->state = ST_SPENT;
 }
 

@@ -591,7 +591,30 @@ static void test_frdp_challenge_bytes(void **state)
     assert_int_equal(buf_data(&out)[12], 4); /* TargetName "GW" */
     assert_memory_equal(buf_data(&out) + 56, "G\0W\0", 4);
 
+    /* A wipe clears what the context held: the NEGOTIATE copy (its used part: nothing past it
+     * is ever written), the CHALLENGE, the server challenge, every field. */
+    static const uint8_t zero[512];
+    assert_int_equal(c.negotiate_len, nlen);
+    assert_memory_equal(c.negotiate, neg, nlen);
     ntlm_ctx_clear(&c);
+    assert_memory_equal(c.negotiate, zero, nlen);
+    assert_int_equal(c.negotiate_len, 0);
+    assert_memory_equal(c.challenge, zero, sizeof c.challenge);
+    assert_int_equal(c.challenge_len, 0);
+    assert_memory_equal(c.server_challenge, zero, 8);
+    assert_true(c.flags == 0 && c.timestamp == 0 && c.issued_ms == 0);
+    /* a shorter NEGOTIATE after a longer one (a restart) and a wipe: no byte of either left */
+    uint8_t longer[64];
+    memcpy(longer, neg, nlen);
+    memset(longer + nlen, 0x5a, sizeof longer - nlen);
+    assert_int_equal(
+        ntlm_accept_negotiate(&c, &cfg, longer, sizeof longer, frdp_now_filetime, 0, &out),
+        NTLM_OK);
+    assert_int_equal(ntlm_accept_negotiate(&c, &cfg, neg, nlen, frdp_now_filetime, 0, &out),
+                     NTLM_OK);
+    assert_memory_equal(c.negotiate + nlen, zero, sizeof longer - nlen);
+    ntlm_ctx_clear(&c);
+    assert_memory_equal(c.negotiate, zero, sizeof longer);
     buf_free(&out);
     free(neg);
     free(chal);
