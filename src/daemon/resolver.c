@@ -91,6 +91,25 @@ int resolver_init(struct gateway *gw)
     return 0;
 }
 
+struct resolve_job *resolve_job_new(void)
+{
+    /* Not calloc: the host names are 13.5 KB, each written before it is used (an empty
+     * string until then); every other field starts zeroed. */
+    struct resolve_job *job = malloc(sizeof *job);
+    if (!job)
+        return NULL;
+    job->tunnel_id = 0;
+    job->n = 0;
+    for (unsigned i = 0; i < RESOLVE_MAX; i++)
+        job->host[i][0] = '\0';
+    memset(job->port, 0, sizeof job->port);
+    memset(job->skip, 0, sizeof job->skip);
+    memset(job->res, 0, sizeof job->res);
+    memset(job->err, 0, sizeof job->err);
+    job->next = NULL;
+    return job;
+}
+
 void resolve_job_free(struct resolve_job *job)
 {
     if (!job)

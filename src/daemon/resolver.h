@@ -24,6 +24,9 @@ struct resolve_job {
     struct resolve_job *next;
 };
 
+/* A job with no names yet (NULL when out of memory); resolve_job_free ends it. */
+struct resolve_job *resolve_job_new(void);
+
 /* Starts the worker. 0 or -1. */
 int resolver_init(struct gateway *gw);
 void resolver_stop(struct gateway *gw);

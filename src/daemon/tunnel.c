@@ -724,7 +724,7 @@ static void on_channel_create(struct tunnel *t, const struct tsgu_channel_create
     }
     struct subject_buf sb;
     make_subject(t, &sb);
-    struct resolve_job *job = calloc(1, sizeof *job);
+    struct resolve_job *job = resolve_job_new();
     if (!job) {
         refuse(t, TSGU_PKT_CHANNEL_CREATE, TSGU_E_PROXY_INTERNALERROR, "out of memory");
         return;
