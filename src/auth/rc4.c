@@ -13,8 +13,11 @@ void ntlm_rc4_keylen(const uint8_t *key, size_t keylen, uint8_t *data, size_t le
         s[i] = (uint8_t)i;
     /* Key schedule. */
     uint8_t j = 0;
+    size_t k = 0; /* i % keylen, without a division per byte */
     for (unsigned i = 0; i < 256; i++) {
-        j = (uint8_t)(j + s[i] + key[i % keylen]);
+        j = (uint8_t)(j + s[i] + key[k]);
+        if (++k == keylen)
+            k = 0;
         uint8_t t = s[i];
         s[i] = s[j];
         s[j] = t;
