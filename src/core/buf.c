@@ -47,16 +47,28 @@ int buf_reserve(struct buf *b, size_t n)
     return 0;
 }
 
-int buf_append(struct buf *b, const void *d, size_t n)
+/* buf_append: the common case (it fits in the allocation, within cap_limit) without a call;
+ * n <= cap - end cannot overflow, and implies n is far below buf_reserve's SIZE_MAX / 2. */
+static inline int append(struct buf *b, const void *d, size_t n)
 {
     if (n == 0)
         return 0;
+    if (n <= b->cap - b->end && (!b->cap_limit || buf_len(b) + n <= b->cap_limit)) {
+        memcpy(b->p + b->end, d, n);
+        b->end += n;
+        return 0;
+    }
     int r = buf_reserve(b, n);
     if (r < 0)
         return r;
     memcpy(b->p + b->end, d, n);
     b->end += n;
     return 0;
+}
+
+int buf_append(struct buf *b, const void *d, size_t n)
+{
+    return append(b, d, n);
 }
 
 int buf_append_str(struct buf *b, const char *s)
@@ -133,19 +145,19 @@ void buf_shrink_if_empty(struct buf *b)
 
 int buf_put_u8(struct buf *b, uint8_t v)
 {
-    return buf_append(b, &v, 1);
+    return append(b, &v, 1);
 }
 
 int buf_put_u16le(struct buf *b, uint16_t v)
 {
     uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-    return buf_append(b, x, 2);
+    return append(b, x, 2);
 }
 
 int buf_put_u32le(struct buf *b, uint32_t v)
 {
     uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    return buf_append(b, x, 4);
+    return append(b, x, 4);
 }
 
 int buf_put_u64le(struct buf *b, uint64_t v)
@@ -153,5 +165,5 @@ int buf_put_u64le(struct buf *b, uint64_t v)
     uint8_t x[8];
     for (int i = 0; i < 8; i++)
         x[i] = (uint8_t)(v >> (8 * i));
-    return buf_append(b, x, 8);
+    return append(b, x, 8);
 }
