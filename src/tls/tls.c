@@ -44,8 +44,11 @@ int tls_ctx_init(struct tls_ctx *t, const char *cert, const char *key, bool isol
     SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                  SSL_MODE_RELEASE_BUFFERS);
+    /* IGNORE_UNEXPECTED_EOF: a client that closes TCP without a close_notify (FreeRDP ends
+     * tunnels so) is an end of stream, as map_err always treated it, without the fatal alert
+     * OpenSSL would otherwise write to the closed socket (see quiet_if_gone) */
     SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                    SSL_OP_NO_COMPRESSION);
+                                    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
     /* one read() takes in whatever the client sent (a whole flight, several requests) rather
      * than two per record (header, then body); what it read ahead waits in OpenSSL's buffer,
@@ -154,6 +157,16 @@ void tls_conn_free(SSL *s)
     SSL_free(s);
 }
 
+/* The client's TCP stream ended (EOF without a close_notify, or a reset): nothing will read
+ * an alert from us, so tls_shutdown sends none (one write to a closed socket less per tunnel).
+ * A client that did send its close_notify gets ours (RFC 8446 6.1). */
+static void quiet_if_gone(SSL *s, bool reset)
+{
+    BIO *rb = SSL_get_rbio(s);
+    if (reset || (rb && BIO_eof(rb)))
+        SSL_set_quiet_shutdown(s, 1);
+}
+
 static int map_err(SSL *s, int r)
 {
     int e = SSL_get_error(s, r);
@@ -165,9 +178,11 @@ static int map_err(SSL *s, int r)
     case SSL_ERROR_WANT_ASYNC:
         return TLS_WANT_ASYNC;
     case SSL_ERROR_ZERO_RETURN:
+        quiet_if_gone(s, false);
         return TLS_EOF;
     case SSL_ERROR_SYSCALL:
         ERR_clear_error();
+        quiet_if_gone(s, errno == ECONNRESET || errno == EPIPE);
         /* an unexpected EOF without close_notify is how FreeRDP ends a tunnel */
         return errno == 0 || errno == ECONNRESET || errno == EPIPE ? TLS_EOF : TLS_ERR;
     case SSL_ERROR_SSL: {

@@ -4,7 +4,8 @@
  * write, and the client still gets both tickets; a flush the socket takes only in part keeps
  * the rest, reports it, and completes later with nothing reordered (later writes wait behind
  * it); released, the filter leaves and writes go straight to the socket; a close sends what
- * was collected with the close_notify. */
+ * was collected with the close_notify; a client that closed TCP without a close_notify is sent
+ * no alert, one that sent its close_notify gets ours. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -347,6 +348,42 @@ static void test_close_sends_what_was_collected(void **state)
     close_pair();
 }
 
+/* The client ends the TCP stream without a close_notify (as FreeRDP ends a tunnel): the
+ * server reads an end of stream and writes nothing more (no fatal alert, no close_notify),
+ * although the socket would still take it. */
+static void test_no_alert_when_the_client_is_gone(void **state)
+{
+    (void)state;
+    open_pair();
+    handshake_until_client_finished();
+    assert_int_equal(tls_handshake(P.s), 1);
+    assert_int_equal(shutdown(P.fds[1], SHUT_WR), 0);
+    int w = P.writes;
+    char buf[8];
+    assert_int_equal(tls_read(P.s, buf, sizeof buf), TLS_EOF);
+    tls_shutdown(P.s);
+    tls_out_end(P.s);
+    assert_int_equal(P.writes, w);
+    close_pair();
+}
+
+/* A client that sends its close_notify gets ours (RFC 8446 6.1). */
+static void test_close_notify_answered(void **state)
+{
+    (void)state;
+    open_pair();
+    handshake_until_client_finished();
+    assert_int_equal(tls_handshake(P.s), 1);
+    assert_true(SSL_shutdown(P.c) >= 0);
+    int w = P.writes;
+    char buf[8];
+    assert_int_equal(tls_read(P.s, buf, sizeof buf), TLS_EOF);
+    tls_shutdown(P.s);
+    assert_int_equal(P.writes, w + 1);
+    assert_int_equal(SSL_shutdown(P.c), 1); /* the client got it */
+    close_pair();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +393,8 @@ int main(void)
         cmocka_unit_test(test_more_than_the_cap_keeps_order),
         cmocka_unit_test(test_release_removes_the_filter),
         cmocka_unit_test(test_close_sends_what_was_collected),
+        cmocka_unit_test(test_no_alert_when_the_client_is_gone),
+        cmocka_unit_test(test_close_notify_answered),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
