@@ -126,6 +126,10 @@ static long out_ctrl(BIO *b, int cmd, long num, void *ptr)
         return next ? BIO_ctrl(next, cmd, num, ptr) : 1;
     case BIO_CTRL_WPENDING:
         return (long)held(o) + (next ? BIO_ctrl(next, cmd, num, ptr) : 0);
+    case BIO_CTRL_GET_KTLS_SEND:
+        /* asked before every record: answered here, not by a second dispatch (records written
+         * through this filter are never kernel TLS; tsgwd does not enable it) */
+        return 0;
     case BIO_CTRL_DUP:
         return 0;
     default:
