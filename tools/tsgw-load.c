@@ -1005,6 +1005,21 @@ static bool http_response(struct lconn *c, char *head, size_t head_len)
 }
 
 /* Bytes from the server while HTTP responses are expected (c->in accumulates them). */
+/* Length of the response head (through its blank line) at the start of c->in; 0 while it is
+ * incomplete, and the tunnel fails if it grows past MAX_HTTP_HEAD. */
+static size_t resp_head_len(struct lconn *c)
+{
+    const char *d = (const char *)buf_data(&c->in);
+    size_t len = buf_len(&c->in);
+    const char *end = len >= 4 ? memmem(d, len, "\r\n\r\n", 4) : NULL;
+    if (!end) {
+        if (len > MAX_HTTP_HEAD)
+            tun_fail(c->t, "HTTP response head too large");
+        return 0;
+    }
+    return (size_t)(end - d) + 4;
+}
+
 static void http_feed(struct lconn *c, const uint8_t *p, size_t n)
 {
     if (buf_append(&c->in, p, n) < 0) {
@@ -1020,14 +1035,9 @@ static void http_feed(struct lconn *c, const uint8_t *p, size_t n)
                 return;
         }
         const char *d = (const char *)buf_data(&c->in);
-        size_t len = buf_len(&c->in);
-        const char *end = len >= 4 ? memmem(d, len, "\r\n\r\n", 4) : NULL;
-        if (!end) {
-            if (len > MAX_HTTP_HEAD)
-                tun_fail(c->t, "HTTP response head too large");
+        size_t hl = resp_head_len(c);
+        if (!hl)
             return;
-        }
-        size_t hl = (size_t)(end - d) + 4;
         char *head = malloc(hl + 1);
         if (!head) {
             tun_fail(c->t, "out of memory");
@@ -1450,14 +1460,9 @@ static void rounds_feed(struct lconn *c, const uint8_t *p, size_t n)
     }
     while (!c->dead && c->st == CS_ROUNDS) {
         const char *d = (const char *)buf_data(&c->in);
-        size_t len = buf_len(&c->in);
-        const char *end = len >= 4 ? memmem(d, len, "\r\n\r\n", 4) : NULL;
-        if (!end) {
-            if (len > MAX_HTTP_HEAD)
-                tun_fail(c->t, "HTTP response head too large");
+        size_t len = buf_len(&c->in), hl = resp_head_len(c);
+        if (!hl)
             return;
-        }
-        size_t hl = (size_t)(end - d) + 4;
         char head[1024], v[32];
         if (hl >= sizeof head) {
             tun_fail(c->t, "HTTP response head too large");
