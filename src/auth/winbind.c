@@ -189,9 +189,19 @@ static void fill_identity(struct winbind_ctx *w, const struct wbcAuthUserInfo *i
     }
 }
 
-static void finish(struct winbind_ctx *w, wbcErr e, struct wbcAuthUserInfo *info,
-                   struct wbcAuthErrorInfo *err, const char *what, struct dir_result *res)
+static void bad_request(struct dir_result *res, const char *why)
 {
+    res->rc = DIR_ERROR;
+    str_copy(res->detail, why, sizeof res->detail);
+}
+
+/* One wbcAuthenticateUserEx call (what names it in res->detail) and its answer in res. */
+static void authenticate(struct winbind_ctx *w, const struct wbcAuthUserParams *p, const char *what,
+                         struct dir_result *res)
+{
+    struct wbcAuthUserInfo *info = NULL;
+    struct wbcAuthErrorInfo *err = NULL;
+    wbcErr e = wbcCtxAuthenticateUserEx(w->wbc, p, &info, &err);
     if (WBC_ERROR_IS_OK(e) && info) {
         res->rc = DIR_OK;
         memcpy(res->session_key, info->user_session_key, 16);
@@ -221,8 +231,7 @@ void winbind_ntlm_logon(struct winbind_ctx *w, const struct dir_ntlm_request *re
 {
     memset(res, 0, sizeof *res);
     if (!w || req->nt_len == 0 || req->nt_len > sizeof req->nt || req->lm_len > sizeof req->lm) {
-        res->rc = DIR_ERROR;
-        str_copy(res->detail, "bad request", sizeof res->detail);
+        bad_request(res, "bad request");
         return;
     }
     static const uint8_t zero24[24];
@@ -238,10 +247,7 @@ void winbind_ntlm_logon(struct winbind_ctx *w, const struct dir_ntlm_request *re
     /* an NTLMv2 client sends 24 zero bytes or an LMv2 response: neither is verified */
     p.password.response.lm_length = 24;
     p.password.response.lm_data = (uint8_t *)(req->lm_len == 24 ? req->lm : zero24);
-    struct wbcAuthUserInfo *info = NULL;
-    struct wbcAuthErrorInfo *err = NULL;
-    wbcErr e = wbcCtxAuthenticateUserEx(w->wbc, &p, &info, &err);
-    finish(w, e, info, err, "wbcAuthenticateUserEx", res);
+    authenticate(w, &p, "wbcAuthenticateUserEx", res);
 }
 
 void winbind_pac_logon(struct winbind_ctx *w, const uint8_t *pac, size_t len,
@@ -249,8 +255,7 @@ void winbind_pac_logon(struct winbind_ctx *w, const uint8_t *pac, size_t len,
 {
     memset(res, 0, sizeof *res);
     if (!w || !pac || len == 0 || len > 65536) {
-        res->rc = DIR_ERROR;
-        str_copy(res->detail, "bad PAC", sizeof res->detail);
+        bad_request(res, "bad PAC");
         return;
     }
     struct wbcAuthUserParams p;
@@ -258,10 +263,7 @@ void winbind_pac_logon(struct winbind_ctx *w, const uint8_t *pac, size_t len,
     p.level = WBC_AUTH_USER_LEVEL_PAC;
     p.password.pac.data = (uint8_t *)pac;
     p.password.pac.length = len;
-    struct wbcAuthUserInfo *info = NULL;
-    struct wbcAuthErrorInfo *err = NULL;
-    wbcErr e = wbcCtxAuthenticateUserEx(w->wbc, &p, &info, &err);
-    finish(w, e, info, err, "wbcAuthenticateUserEx(PAC)", res);
+    authenticate(w, &p, "wbcAuthenticateUserEx(PAC)", res);
 }
 
 void winbind_plain_logon(struct winbind_ctx *w, const char *domain, const char *user,
@@ -269,8 +271,7 @@ void winbind_plain_logon(struct winbind_ctx *w, const char *domain, const char *
 {
     memset(res, 0, sizeof *res);
     if (!w || !user || !*user || !password) {
-        res->rc = DIR_ERROR;
-        str_copy(res->detail, "bad request", sizeof res->detail);
+        bad_request(res, "bad request");
         return;
     }
     struct wbcAuthUserParams p;
@@ -279,9 +280,6 @@ void winbind_plain_logon(struct winbind_ctx *w, const char *domain, const char *
     p.domain_name = domain && *domain ? domain : NULL; /* "alice@contoso.test" alone: a UPN */
     p.level = WBC_AUTH_USER_LEVEL_PLAIN;
     p.password.plaintext = password;
-    struct wbcAuthUserInfo *info = NULL;
-    struct wbcAuthErrorInfo *err = NULL;
-    wbcErr e = wbcCtxAuthenticateUserEx(w->wbc, &p, &info, &err);
-    finish(w, e, info, err, "wbcAuthenticateUserEx(plaintext)", res);
+    authenticate(w, &p, "wbcAuthenticateUserEx(plaintext)", res);
     memset(res->session_key, 0, sizeof res->session_key); /* not used: no NTLM exchange */
 }

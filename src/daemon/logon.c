@@ -313,6 +313,39 @@ void logon_refuse(struct conn *c, int status, const char *reason, const char *wh
     conn_send_simple(c, status, reason, NULL, true);
 }
 
+void logon_unavailable(struct conn *c, const char *user, int code, uint32_t nt_status,
+                       const char *why)
+{
+    log_auth_failure_nt(c, user, code, nt_status, why);
+    logon_refuse(c, 503, "Service Unavailable", why);
+}
+
+void logon_dir_failed(struct conn *c, const char *user, const struct dir_result *res,
+                      const char *why_prefix)
+{
+    int code;
+    uint32_t nt;
+    char reason[200], why[300];
+    bool undecided = logon_dir_refusal(c->gw, res, &code, &nt, reason, sizeof reason);
+    snprintf(why, sizeof why, "%s%s", why_prefix, reason);
+    if (undecided) {
+        logon_unavailable(c, user, code, nt, why);
+        return;
+    }
+    log_auth_failure_nt(c, user, code, nt, why);
+    logon_limit_failed(c, user);
+    logon_send_refusal(c);
+}
+
+void logon_identity_from_dir(struct logon_identity *who, const struct dir_result *res)
+{
+    str_copy(who->account, res->identity, sizeof who->account);
+    str_copy(who->full_name, res->full_name, sizeof who->full_name);
+    str_copy(who->groups, res->groups, sizeof who->groups);
+    str_copy(who->sids, res->sids, sizeof who->sids);
+    str_copy(who->source, "winbind", sizeof who->source);
+}
+
 /* ---------- the directory (winbind) ---------- */
 
 static bool domain_is_directory(const struct gateway *gw, const char *dom)
@@ -399,7 +432,6 @@ static void directory_done(struct dir_job *job, const struct dir_result *res)
     struct logon_session *s = c->logon;
     s->job = NULL; /* the pool frees the job */
     int result = LOGON_SENT;
-    char why[160];
     if (res->rc == DIR_OK) {
         struct ntlm_result keys;
         memset(&keys, 0, sizeof keys);
@@ -416,10 +448,7 @@ static void directory_done(struct dir_job *job, const struct dir_result *res)
         }
         OPENSSL_cleanse(&keys, sizeof keys);
         if (result == LOGON_AUTHED) {
-            str_copy(c->who->full_name, res->full_name, sizeof c->who->full_name);
-            str_copy(c->who->groups, res->groups, sizeof c->who->groups);
-            str_copy(c->who->sids, res->sids, sizeof c->who->sids);
-            str_copy(c->who->source, "winbind", sizeof c->who->source);
+            logon_identity_from_dir(c->who, res);
             log_info("%s authenticated as %s (%s through winbind%s%s, sent as %s)", c->peer_str,
                      c->who->account, c->who->method, c->who->flags[0] ? ", " : "", c->who->flags,
                      s->sent);
@@ -427,18 +456,7 @@ static void directory_done(struct dir_job *job, const struct dir_result *res)
             logon_limit_succeeded(c, s->sent);
         }
     } else {
-        int code;
-        uint32_t nt;
-        if (!logon_dir_refusal(gw, res, &code, &nt, why, sizeof why)) {
-            log_auth_failure_nt(c, s->sent, code, nt, why);
-            logon_limit_failed(c, s->sent);
-            logon_send_refusal(c);
-        } else {
-            /* the directory could not answer: not the account's fault, not counted against
-             * the address; 503 tells the client to come back */
-            log_auth_failure_nt(c, s->sent, code, nt, why);
-            logon_refuse(c, 503, "Service Unavailable", why);
-        }
+        logon_dir_failed(c, s->sent, res, "");
     }
     logon_session_clear(s);
     conn_logon_done(c, result);

@@ -27,6 +27,19 @@ void log_auth_failure_nt(struct conn *c, const char *user, int code, uint32_t nt
 void log_auth_failure(struct conn *c, const char *user, int code, const char *why);
 /* Logs and sends an HTTP error that closes the connection. */
 void logon_refuse(struct conn *c, int status, const char *reason, const char *why);
+/* The logon could not be decided (directory or Kerberos workers unreachable, slow or gone):
+ * event 201 with code (1311) and 503, which tells the client to come back; not counted against
+ * the address. */
+void logon_unavailable(struct conn *c, const char *user, int code, uint32_t nt_status,
+                       const char *why);
+struct dir_result;
+/* The directory's answer was not DIR_OK: refused (event 201 with the domain's code, counted
+ * against the address, the scheme's 401) or undecided (logon_unavailable). why_prefix goes in
+ * front of the reason in the event ("" for none). */
+void logon_dir_failed(struct conn *c, const char *user, const struct dir_result *res,
+                      const char *why_prefix);
+/* The directory's identity of a successful logon (account, full name, groups, SIDs) in who. */
+void logon_identity_from_dir(struct logon_identity *who, const struct dir_result *res);
 
 /* ntlm_step's results */
 enum {

@@ -145,8 +145,7 @@ int logon_krb_init(struct conn *c, const struct spnego_token *t)
         if (k)
             krb_job_free(k);
         free(job);
-        log_auth_failure(c, "", 1311, "Kerberos workers not running");
-        logon_refuse(c, 503, "Service Unavailable", "Kerberos workers not running");
+        logon_unavailable(c, "", 1311, 0, "Kerberos workers not running");
         return LOGON_SENT;
     }
     struct krb_accept_req *q = &k->req;
@@ -219,8 +218,7 @@ static void krb_done(struct dir_job *job, const struct dir_result *res)
     if (res->rc == DIR_TIMEOUT) {
         snprintf(why, sizeof why, "Kerberos: no answer within %u ms (directory-timeout)",
                  (unsigned)gw->cfg->directory_timeout_ms);
-        log_auth_failure(c, "", 1311, why);
-        logon_refuse(c, 503, "Service Unavailable", why);
+        logon_unavailable(c, "", 1311, 0, why);
         conn_logon_done(c, LOGON_SENT);
         return;
     }
@@ -232,8 +230,7 @@ static void krb_done(struct dir_job *job, const struct dir_result *res)
          * not counted against it; 503 like a directory that cannot answer */
         snprintf(why, sizeof why, "Kerberos unavailable: %s", kr->reason);
         log_error("%s", why);
-        log_auth_failure(c, principal, 1311, why);
-        logon_refuse(c, 503, "Service Unavailable", why);
+        logon_unavailable(c, principal, 1311, 0, why);
         conn_logon_done(c, LOGON_SENT);
         return;
     }
@@ -251,26 +248,12 @@ static void krb_done(struct dir_job *job, const struct dir_result *res)
     }
     users_reload_if_changed(gw);
     if (k->pac_asked) {
-        if (res->rc == DIR_DENIED) {
-            char buf[128];
-            snprintf(why, sizeof why, "Kerberos PAC refused by the domain: %s",
-                     ntstatus_describe(res->nt_status, buf, sizeof buf));
-            krb_refuse(c, principal, (int)ntstatus_win32(res->nt_status), res->nt_status, why);
-            return;
-        }
-        if (res->rc != DIR_OK) {
-            snprintf(why, sizeof why, "directory unavailable for the Kerberos PAC: %s",
-                     res->detail[0] ? res->detail : "no answer");
-            log_auth_failure_nt(c, principal, 1311, res->nt_status, why);
-            logon_refuse(c, 503, "Service Unavailable", why);
+        if (res->rc != DIR_OK) { /* refused by the domain, or no answer about the PAC */
+            logon_dir_failed(c, principal, res, "Kerberos PAC: ");
             conn_logon_done(c, LOGON_SENT);
             return;
         }
-        str_copy(c->who->account, res->identity, sizeof c->who->account);
-        str_copy(c->who->full_name, res->full_name, sizeof c->who->full_name);
-        str_copy(c->who->groups, res->groups, sizeof c->who->groups);
-        str_copy(c->who->sids, res->sids, sizeof c->who->sids);
-        str_copy(c->who->source, "winbind", sizeof c->who->source);
+        logon_identity_from_dir(c->who, res);
     } else if (!local_identity(c, principal)) {
         snprintf(why, sizeof why, "Kerberos: no account for %s (%s)", principal,
                  k->use_winbind ? "the ticket carries no PAC and the local store has none"

@@ -156,11 +156,7 @@ static void basic_done(struct conn *c, const struct dir_result *res)
     struct logon_session *s = c->logon;
     int result = LOGON_SENT;
     if (res->rc == DIR_OK) {
-        str_copy(c->who->account, res->identity, sizeof c->who->account);
-        str_copy(c->who->full_name, res->full_name, sizeof c->who->full_name);
-        str_copy(c->who->groups, res->groups, sizeof c->who->groups);
-        str_copy(c->who->sids, res->sids, sizeof c->who->sids);
-        str_copy(c->who->source, "winbind", sizeof c->who->source);
+        logon_identity_from_dir(c->who, res);
         str_copy(c->who->flags, "TLS", sizeof c->who->flags);
         str_copy(c->who->method, "Basic", sizeof c->who->method);
         add_system_groups(c->who);
@@ -170,17 +166,7 @@ static void basic_done(struct conn *c, const struct dir_result *res)
                  c->peer_str, c->who->account, s->sent);
         result = LOGON_AUTHED;
     } else {
-        int code;
-        uint32_t nt;
-        char why[200];
-        if (logon_dir_refusal(c->gw, res, &code, &nt, why, sizeof why)) {
-            log_auth_failure_nt(c, s->sent, code, nt, why);
-            logon_refuse(c, 503, "Service Unavailable", why);
-        } else {
-            log_auth_failure_nt(c, s->sent, code, nt, why);
-            logon_limit_failed(c, s->sent);
-            logon_send_refusal(c);
-        }
+        logon_dir_failed(c, s->sent, res, "");
     }
     conn_logon_done(c, result);
 }
@@ -190,8 +176,7 @@ int logon_basic_directory(struct conn *c, const char *dom, const char *user, con
 {
     str_copy(c->logon->sent, who, sizeof c->logon->sent);
     if (logon_password_start(c, dom, user, password, basic_done) < 0) {
-        log_auth_failure(c, who, 1311, "directory workers not running");
-        logon_refuse(c, 503, "Service Unavailable", "directory workers not running");
+        logon_unavailable(c, who, 1311, 0, "directory workers not running");
         return LOGON_SENT;
     }
     return LOGON_PENDING;
