@@ -22,12 +22,12 @@
 
 #include "tls/keyproc.h"
 #include "tls/tls.h"
+#include "tls_fixture.h"
 
 #define NCONN 6
 
 static struct tls_ctx srv;
 static SSL_CTX *cli_ctx;
-static char dir[64];
 
 struct pair {
     SSL *s, *c;
@@ -48,20 +48,12 @@ static void on_wake(SSL *ssl)
 static int setup(void **state)
 {
     (void)state;
-    char err[256] = "", cert[96], key[96];
-    snprintf(dir, sizeof dir, "/tmp/test_keyproc.XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    assert_int_equal(tls_make_self_signed(cert, key, "localhost", 2, err, sizeof err), 0);
-    assert_int_equal(tls_ctx_init(&srv, cert, key, true, err, sizeof err), 0);
+    tls_fixture_ctx(&srv, "test_keyproc", true);
     assert_true(srv.key_isolated);
     assert_true(keyproc_fd() >= 0);
     keyproc_set_wake(on_wake);
     cli_ctx = SSL_CTX_new(TLS_client_method());
     assert_non_null(cli_ctx);
-    unlink(cert);
-    unlink(key);
     return 0;
 }
 
@@ -71,7 +63,6 @@ static int teardown(void **state)
     SSL_CTX_free(cli_ctx);
     tls_ctx_free(&srv);
     keyproc_stop();
-    rmdir(dir);
     return 0;
 }
 

@@ -25,10 +25,10 @@
 #include <openssl/ssl.h>
 
 #include "tls/tls.h"
+#include "tls_fixture.h"
 
 static struct tls_ctx srv;
 static SSL_CTX *cli_ctx;
-static char dir[64];
 static int tickets; /* session tickets the client received */
 
 struct pair {
@@ -58,16 +58,7 @@ static long count_writes(BIO *b, int oper, const char *argp, size_t len, int arg
 static int setup(void **state)
 {
     (void)state;
-    char err[256] = "", cert[96], key[96];
-    snprintf(dir, sizeof dir, "/tmp/test_tls_out.XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    assert_int_equal(tls_make_self_signed(cert, key, "localhost", 2, err, sizeof err), 0);
-    assert_int_equal(tls_ctx_init(&srv, cert, key, false, err, sizeof err), 0);
-    unlink(cert);
-    unlink(key);
-    rmdir(dir);
+    tls_fixture_ctx(&srv, "test_tls_out", false);
     cli_ctx = SSL_CTX_new(TLS_client_method());
     assert_non_null(cli_ctx);
     SSL_CTX_set_min_proto_version(cli_ctx, TLS1_3_VERSION);
