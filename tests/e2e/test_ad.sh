@@ -21,9 +21,7 @@ TPORT=$(free_port)
 GPORT=$(free_port)
 SOCK="$WORK/admin.sock"
 # a certificate for the gateway's name (MIT's KDC proxy client checks it)
-openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj /CN=rdgw.contoso.test \
-    -addext "subjectAltName=DNS:rdgw.contoso.test" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
-    >/dev/null 2>&1
+adlab_cert
 add_user "$WORK/users" 'LOCAL\lena' 'Lena-Local1' 'RDG Users'
 cat >"$WORK/tsgw.conf" <<CONF
 [gateway]

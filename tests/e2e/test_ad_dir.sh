@@ -17,9 +17,7 @@ adlab_enter "$0"
 LAB=$TSGW_ADLAB
 
 GPORT=$(free_port)
-openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj /CN=rdgw.contoso.test \
-    -addext "subjectAltName=DNS:rdgw.contoso.test" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
-    >/dev/null 2>&1
+adlab_cert
 chmod 644 "$WORK/key.pem"
 add_user "$WORK/users" 'LOCAL\lena' 'Lena-Local1' 'RDG Users'
 
@@ -268,10 +266,7 @@ PIDS+=($!)
 wait_for 5 "$WORK/sink.log" LISTENING || { echo "Bail out! tsgw-sink did not start"; exit 1; }
 SPORT=$(grep -o 'LISTENING [^ ]*' "$WORK/sink.log" | grep -o '[0-9]*$')
 NR="$WORK/nonroot"
-mkdir -p "$NR"
-cp "$WORK/cert.pem" "$WORK/key.pem" "$WORK/users" "$NR/"
-chmod 755 "$WORK" "$NR"
-chmod 644 "$NR"/*
+nobody_dir "$NR" "$WORK/cert.pem" "$WORK/key.pem" "$WORK/users"
 NPORT=$(free_port)
 cat >"$NR/tsgw.conf" <<CONF
 [gateway]
@@ -300,16 +295,7 @@ load() { # load NAME: one tunnel setup as CONTOSO\alice (NTLM through winbind); 
         --timeout 30 >"$WORK/$1.load" 2>&1
     tail -n 1 "$WORK/$1.load"
 }
-start_nonroot() { # start_nonroot NAME SETPRIV-GROUP-ARGS...
-    local name=$1
-    shift
-    (cd "$NR" && exec setpriv --reuid=nobody --regid=nogroup "$@" "$TSGWD" -v -c tsgw.conf) \
-        >"$WORK/$name.log" 2>&1 &
-    GW_PID=$!
-    PIDS+=($GW_PID)
-    wait_for 10 "$WORK/$name.log" "tsgwd ready"
-}
-start_nonroot priv --groups="$PRIV_GID" || { echo "Bail out! tsgwd (nobody) did not start"; exit 1; }
+start_tsgwd_nobody "$NR" priv --groups="$PRIV_GID" || { echo "Bail out! tsgwd (nobody) did not start"; exit 1; }
 ok "tsgwd as nobody in winbindd_priv: runs as nobody" \
     [ "$(stat -c %U /proc/$GW_PID)" = nobody ]
 r=$(load priv)
@@ -321,7 +307,7 @@ ok "... verified by the DC through the privileged pipe" \
 ok "... and no warning about winbindd_priv" hasnt priv "not in group winbindd_priv"
 stop_pid "$GW_PID"
 
-start_nonroot nopriv --clear-groups || { echo "Bail out! tsgwd (nobody) did not start"; exit 1; }
+start_tsgwd_nobody "$NR" nopriv --clear-groups || { echo "Bail out! tsgwd (nobody) did not start"; exit 1; }
 ok "tsgwd as nobody without winbindd_priv: a clear warning at start" \
     has nopriv "directory: tsgwd user nobody is not in group winbindd_priv: domain NTLM logons will fail (winbindd's privileged pipe is closed to it); add it with 'usermod -aG winbindd_priv nobody'"
 r=$(load nopriv)

@@ -21,9 +21,7 @@ LOAD=$BUILD/tools/tsgw-load
 TPORT=$(free_port)
 GPORT=$(free_port)
 SOCK="$WORK/admin.sock"
-openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj /CN=rdgw.contoso.test \
-    -addext "subjectAltName=DNS:rdgw.contoso.test" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
-    >/dev/null 2>&1
+adlab_cert
 add_user "$WORK/users" 'LOCAL\lena' 'Lena-Local1' 'RDG Users'
 conf() { # conf CHANNEL-BINDING [extra [limits] lines] [directory]
     cat <<CONF
@@ -309,21 +307,9 @@ ok "SIGTERM: tsgwd stops cleanly (exit 0)" [ $rc -eq 0 ]
 PRIV_GID=$(getent group winbindd_priv | cut -d: -f3)
 chmod o+x "$LAB" "$LAB/member" "$LAB/member/state" # traversable, as /var/lib/samba on a real host
 NR="$WORK/nonroot"
-mkdir -p "$NR"
-cp "$WORK/cert.pem" "$WORK/key.pem" "$WORK/users" "$LAB/member/krb5.keytab" "$NR/"
-chmod 755 "$WORK" "$NR"
-chmod 644 "$NR"/*
+nobody_dir "$NR" "$WORK/cert.pem" "$WORK/key.pem" "$WORK/users" "$LAB/member/krb5.keytab"
 conf if-present "" | sed "s|^keytab = .*|keytab = $NR/krb5.keytab|; /^admin-socket/d" >"$NR/tsgw.conf"
-start_nobody() { # start_nobody NAME SETPRIV-GROUP-ARGS...
-    local name=$1
-    shift
-    (cd "$NR" && exec setpriv --reuid=nobody --regid=nogroup "$@" "$TSGWD" -v -c tsgw.conf) \
-        >"$WORK/$name.log" 2>&1 &
-    GW_PID=$!
-    PIDS+=($GW_PID)
-    wait_for 10 "$WORK/$name.log" "tsgwd ready"
-}
-start_nobody krbnopriv --clear-groups || { echo "Bail out! tsgwd (nobody) did not start"; exit 1; }
+start_tsgwd_nobody "$NR" krbnopriv --clear-groups || { echo "Bail out! tsgwd (nobody) did not start"; exit 1; }
 ok "Kerberos, tsgwd as nobody without winbindd_priv: runs as nobody" \
     [ "$(stat -c %U /proc/$GW_PID)" = nobody ]
 load krbnopriv_c alice --setups 1
@@ -334,7 +320,7 @@ ok "... event 201 ErrorCode 1311 'tsgwd's user is not in group winbindd_priv'" \
 ok "... and the warning line names the fix" \
     grep -q "add it with 'usermod -aG winbindd_priv nobody'" "$WORK/krbnopriv.log"
 stop_pid "$GW_PID"
-start_nobody krbpriv --groups="$PRIV_GID" || { echo "Bail out! tsgwd (nobody) did not start"; exit 1; }
+start_tsgwd_nobody "$NR" krbpriv --groups="$PRIV_GID" || { echo "Bail out! tsgwd (nobody) did not start"; exit 1; }
 load krbpriv_c alice --setups 1
 ok "with winbindd_priv: the same Kerberos logon completes a tunnel" jok "$WORK/krbpriv_c.log" "d['ok'] == 1"
 ok "... PAC through winbind, no winbindd_priv warning" \
