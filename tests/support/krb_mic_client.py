@@ -17,32 +17,13 @@ import sys
 
 import gssapi
 
+from der import der_read, tlv
+
 host, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 KRB5 = "1.2.840.113554.1.2.2"
 MS_KRB5_DER = bytes.fromhex("06092a864882f712010202")
 KRB5_DER = bytes.fromhex("06092a864886f712010202")
 SPNEGO_DER = bytes.fromhex("06062b0601050502")
-
-
-def der(tag, body):
-    n = len(body)
-    if n < 0x80:
-        ln = bytes([n])
-    elif n < 0x100:
-        ln = bytes([0x81, n])
-    else:
-        ln = bytes([0x82, n >> 8, n & 0xFF])
-    return bytes([tag]) + ln + body
-
-
-def tlv(buf, i):
-    tag, n = buf[i], buf[i + 1]
-    i += 2
-    if n & 0x80:
-        k = n & 0x7F
-        n = int.from_bytes(buf[i : i + k], "big")
-        i += k
-    return tag, buf[i : i + n], i + n
 
 
 raw = socket.create_connection((sys.argv[4] if len(sys.argv) > 4 else "127.0.0.20", port), 10)
@@ -64,12 +45,12 @@ ctx = gssapi.SecurityContext(
     channel_bindings=cb,
 )
 apreq = ctx.step()
-mechlist = der(0x30, MS_KRB5_DER + KRB5_DER)
+mechlist = tlv(0x30, MS_KRB5_DER + KRB5_DER)
 mic = ctx.get_signature(mechlist)
 if mode == "badmic":
     mic = mic[:-1] + bytes([mic[-1] ^ 0xFF])
-init = der(0x30, der(0xA0, mechlist) + der(0xA2, der(0x04, apreq)) + der(0xA3, der(0x04, mic)))
-tok = der(0x60, SPNEGO_DER + der(0xA0, init))
+init = tlv(0x30, tlv(0xA0, mechlist) + tlv(0xA2, tlv(0x04, apreq)) + tlv(0xA3, tlv(0x04, mic)))
+tok = tlv(0x60, SPNEGO_DER + tlv(0xA0, init))
 req = (
     "RDG_OUT_DATA /remoteDesktopGateway/ HTTP/1.1\r\nHost: %s\r\nRDG-Connection-Id: "
     "{22222222-3333-4444-5555-666666666666}\r\nContent-Length: 0\r\n"
@@ -89,15 +70,15 @@ ok = True
 if status == 200:
     www = [l.split(" ", 2)[2] for l in head.split("\r\n") if l.lower().startswith("www-authenticate: negotiate ")]
     body = base64.b64decode(www[0])
-    t, seq, _ = tlv(body, 0)
-    t, fields, _ = tlv(seq, 0)
+    t, seq, _ = der_read(body, 0)
+    t, fields, _ = der_read(seq, 0)
     i, got = 0, {}
     while i < len(fields):
-        t, v, i = tlv(fields, i)
+        t, v, i = der_read(fields, i)
         got[t] = v
-    _, state, _ = tlv(got[0xA0], 0)
-    _, oid, _ = tlv(got[0xA1], 0)
-    _, smic, _ = tlv(got[0xA3], 0)
+    _, state, _ = der_read(got[0xA0], 0)
+    _, oid, _ = der_read(got[0xA1], 0)
+    _, smic, _ = der_read(got[0xA3], 0)
     print("negState", state[0], "supportedMech MS krb5", got[0xA1] == MS_KRB5_DER,
           "responseToken", 0xA2 in got, "initiator complete", ctx.complete)
     ok = state == b"\x00" and got[0xA1] == MS_KRB5_DER and 0xA2 not in got and ctx.complete

@@ -21,6 +21,7 @@ import gssapi
 import gssapi.raw as gr
 
 import rdgclient as R
+from der import der_read, tlv
 
 NTLM = gssapi.OID.from_int_seq('1.3.6.1.4.1.311.2.2.10')
 SPNEGO = gssapi.OID.from_int_seq('1.3.6.1.5.5.2')
@@ -32,28 +33,6 @@ OID_NTLM = bytes.fromhex('2b06010401823702020a')
 OID_KRB5 = bytes.fromhex('2a864886f712010202')
 OID_MS_KRB5 = bytes.fromhex('2a864882f712010202')
 OID_NEGOEX = bytes.fromhex('2b06010401823702021e')
-
-
-def tlv(tag, body):
-    n = len(body)
-    if n < 0x80:
-        ln = bytes([n])
-    elif n < 0x100:
-        ln = bytes([0x81, n])
-    else:
-        ln = bytes([0x82, n >> 8, n & 0xff])
-    return bytes([tag]) + ln + body
-
-
-def der_read(b, i=0):
-    """(tag, contents, next index) of the element at b[i]."""
-    tag, n = b[i], b[i + 1]
-    i += 2
-    if n & 0x80:
-        k = n & 0x7f
-        n = int.from_bytes(b[i:i + k], 'big')
-        i += k
-    return tag, b[i:i + n], i + n
 
 
 def parse_resp(tok):
